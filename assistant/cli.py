@@ -1,0 +1,187 @@
+"""The `pressroom` command line: each subcommand calls one function and formats its result."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from embeddings.errors import PressroomError
+
+from .settings import Settings
+
+index_option = click.option("--index", type=click.Path(path_type=Path), default=None,
+                            help="Index folder [env PRESSROOM_INDEX; default: data/index].")
+model_option = click.option("--model", default=None, help="Embedding model [env PRESSROOM_MODEL].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def friendly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """User mistakes become one plain sentence on stderr and exit status 1, never a traceback."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PressroomError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+
+    return run
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="pressroom")
+def cli() -> None:
+    """Press Room: ask a question, get the official answer verbatim, with who said it, when and where.
+
+    \b
+    Quick start:
+      pressroom ingest data/
+      pressroom ask "How will Shanghai lead the Yangtze River Delta?"
+      pressroom serve
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@model_option
+@click.option("--rebuild", is_flag=True, help="Re-read every source and re-encode everything.")
+@friendly
+def ingest(paths: tuple[Path, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
+    """Add transcripts (files or folders) to the index.
+
+    Unchanged files are skipped; a changed file replaces its old passages. A file that cannot be
+    read is reported and the others still land; the exit status is then 1.
+
+    \b
+    Example:
+      pressroom ingest data/ my-transcripts/conference.txt
+    """
+    from embeddings.encoder import load_encoder
+    from embeddings.ingest import ingest as run_ingest
+
+    settings = Settings.load(index=index, model=model)
+    encoder = load_encoder(settings.model)
+    report = run_ingest(list(paths), settings.index, encoder, rebuild=rebuild, progress=True)
+    click.echo(
+        f"Read {report.files} file(s): {len(report.added)} conference(s) added, {len(report.updated)} updated, "
+        f"{report.unchanged} unchanged, {len(report.rejected)} rejected. "
+        f"Index: {report.passages} passages ({report.encoded} newly encoded) in {settings.index}."
+    )
+    for _, why in report.rejected:
+        click.echo(f"Rejected: {why}", err=True)
+    if report.rejected:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", default=None, help="How many answers (1-50) [env PRESSROOM_K; default 5].")
+@index_option
+@model_option
+@json_option
+@friendly
+def ask(question: str, k: str | None, index: Path | None, model: str | None, as_json: bool) -> None:
+    """Ask a question; print the best official answers verbatim. QUESTION '-' reads stdin.
+
+    \b
+    Example:
+      pressroom ask "How will Shanghai lead the integration of the Yangtze River Delta?" -k 3
+    """
+    from .retrieval import Retriever
+
+    if question == "-":
+        question = sys.stdin.read()
+    settings = Settings.load(index=index, model=model, k=k)
+    hits = Retriever.open(settings).search(question, settings.k)
+    if as_json:
+        click.echo(json.dumps({"question": question, "answers": [h.to_json() for h in hits]},
+                              ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        click.echo("No official answer on this in the indexed transcripts.")
+    for rank, hit in enumerate(hits, 1):
+        click.echo(_format_hit(rank, hit))
+
+
+def _format_hit(rank: int, hit: Any) -> str:
+    a = hit.answer
+    lines = [f"[{rank}] {a.speaker}{', ' + a.title if a.title else ''}  (score {hit.score:.2f})"]
+    for i, paragraph in enumerate(a.paragraphs):
+        marker = "> " if i == hit.matched else "  "
+        lines.extend(textwrap.wrap(paragraph.text, 96, initial_indent=marker, subsequent_indent=marker) or [""])
+    day = a.date.isoformat() if a.date else "date unknown"
+    lines.append(f"    — {a.speaker}, {a.conference}, {day}")
+    if a.asked:
+        lines.append(f"    in reply to {a.asked_by or 'a journalist'}: {textwrap.shorten(a.asked, 160)}")
+    elif a.kind.value == "statement":
+        lines.append("    (opening statement)")
+    lines.append(f"    {a.source}\n")
+    return "\n".join(lines)
+
+
+@cli.command(name="list")
+@index_option
+@json_option
+@friendly
+def list_(index: Path | None, as_json: bool) -> None:
+    """List the indexed conferences with dates and passage counts.
+
+    \b
+    Example:
+      pressroom list --json
+    """
+    from embeddings.index import Index
+
+    settings = Settings.load(index=index)
+    idx = Index.open(settings.index)
+    rows = idx.store.conferences()
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "title": r.title, "date": r.date.isoformat() if r.date else None,
+                                "answers": r.answers, "passages": r.passages} for r in rows], indent=2))
+        return
+    for r in rows:
+        click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
+    click.echo(f"{len(rows)} conference(s), {idx.manifest.count} passages, model {idx.manifest.model}.")
+
+
+@cli.command()
+@index_option
+@model_option
+@click.option("--host", default=None, help="Interface to bind [env PRESSROOM_HOST; default 127.0.0.1].")
+@click.option("--port", default=None, help="Port [env PRESSROOM_PORT; default 7860].")
+@click.option("-k", "k", default=None, help="Answers per question [env PRESSROOM_K; default 5].")
+@click.option("--origins", default=None,
+              help="Comma-separated origins allowed to embed or call the app [env PRESSROOM_ORIGINS].")
+@friendly
+def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
+          origins: str | None) -> None:
+    """Start the web chat, the embeddable widget and the HTTP API.
+
+    \b
+    Example:
+      pressroom serve --port 7860 --origins https://newsroom.example.org
+    """
+    from .server import run
+
+    run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except PressroomError as exc:  # raised while parsing settings, before a command runs
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

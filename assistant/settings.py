@@ -1,0 +1,83 @@
+"""One settings object: defaults here, each overridable by a PRESSROOM_* variable and a same-named flag."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from embeddings.encoder import DEFAULT_MODEL
+from embeddings.errors import PressroomError
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_DIR / "data"
+ENV_PREFIX = "PRESSROOM_"
+MAX_K = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of Press Room. ``PRESSROOM_<NAME>`` and ``--<name>`` override the defaults."""
+
+    index: Path = DATA_DIR / "index"  # index folder (git-ignored)
+    data: Path = DATA_DIR  # transcripts indexed when no index exists yet
+    model: str = DEFAULT_MODEL
+    k: int = 5  # answers per question
+    host: str = "127.0.0.1"
+    port: int = 7860
+    origins: tuple[str, ...] = ()  # origins allowed to embed the chat or call the API
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
+        """Defaults, then ``PRESSROOM_*`` variables, then flags (``None`` means: flag not given)."""
+        env = os.environ if env is None else env
+        names = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX):].lower()
+            if name not in names:
+                known = ", ".join(ENV_PREFIX + n.upper() for n in sorted(names))
+                raise PressroomError(f"Unknown setting {key}; known settings: {known}.")
+            values[name] = _convert(name, raw, key)
+        for name, value in flags.items():
+            if name not in names:
+                raise PressroomError(f"Unknown setting {name!r}.")
+            if value is not None and value != ():
+                values[name] = _convert(name, value, f"--{name}")
+        return replace(cls(), **values).validated()
+
+    def validated(self) -> Settings:
+        check_k(self.k)
+        if not 1 <= self.port <= 65535:
+            raise PressroomError(f"port must be between 1 and 65535 (got {self.port}).")
+        return self
+
+
+def check_k(k: object) -> int:
+    """``k`` as an int in 1..MAX_K, or a sentence saying what is wrong."""
+    if isinstance(k, bool) or not isinstance(k, int):
+        try:
+            k = int(str(k).strip())
+        except ValueError:
+            raise PressroomError(f"k must be a whole number between 1 and {MAX_K} (got {k!r}).") from None
+    if not 1 <= k <= MAX_K:
+        raise PressroomError(f"k must be between 1 and {MAX_K} (got {k}).")
+    return k
+
+
+def _convert(name: str, value: Any, where: str) -> Any:
+    if name in ("index", "data"):
+        return Path(value).expanduser()
+    if name in ("k", "port"):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise PressroomError(f"{where} must be a whole number (got {value!r}).") from None
+    if name == "origins":
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(o.strip().rstrip("/") for o in items if o.strip())
+    return str(value)

@@ -1,0 +1,286 @@
+"""The on-disk index: generations of (FAISS vectors + SQLite store + manifest), swapped atomically.
+
+Layout of an index folder::
+
+    CURRENT            names the live generation ("gen-000007"); replaced atomically
+    gen-000007/        manifest.json, store.sqlite, vectors.faiss — never modified once published
+    .lock              held by the one writer at a time
+
+A writer builds a new generation in a staging folder, fsyncs it, renames it into place and only then
+replaces CURRENT. A crash at any point leaves CURRENT naming a complete generation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .encoder import Encoder
+from .errors import IndexProblem, PressroomError
+from .records import text_hash
+from .store import MIN_KEY_WORDS, Store
+
+FORMAT_VERSION = 1
+MANIFEST, STORE, VECTORS, CURRENT = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index was built with; checked on every load."""
+
+    format: int
+    model: str
+    dim: int
+    count: int  # vectors in the FAISS index == rows of the key table
+    conferences: int
+    created: str
+
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            fields = {k: data[k] for k in cls.__dataclass_fields__}
+            manifest = cls(**fields)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IndexProblem(
+                f"The index manifest {path} is missing or unreadable ({exc}); run `pressroom doctor` to rebuild "
+                "the index from its sources."
+            ) from exc
+        if manifest.format != FORMAT_VERSION:
+            raise IndexProblem(
+                f"The index at {path.parent} has format {manifest.format}, this Press Room reads format "
+                f"{FORMAT_VERSION}; run `pressroom ingest --rebuild` to rebuild it."
+            )
+        if not isinstance(manifest.count, int) or not isinstance(manifest.dim, int) or manifest.dim <= 0:
+            raise IndexProblem(f"The index manifest {path} is malformed; run `pressroom doctor`.")
+        return manifest
+
+
+@dataclass(frozen=True)
+class CommitStats:
+    """What a commit did."""
+
+    passages: int  # vectors in the new index
+    encoded: int  # texts that had to be encoded (the rest came from the cache)
+    conferences: int
+
+
+def _generation(root: Path) -> Path | None:
+    try:
+        name = (root / CURRENT).read_text("utf-8").strip()
+    except FileNotFoundError:
+        return None
+    if not name.startswith("gen-") or "/" in name:
+        raise IndexProblem(f"{root / CURRENT} is corrupt; run `pressroom doctor` to rebuild the index.")
+    return root / name
+
+
+def exists(root: Path) -> bool:
+    """Whether ``root`` holds a published index."""
+    return (root / CURRENT).is_file()
+
+
+class Index:
+    """A read-only view of the live generation: manifest, metadata store and FAISS vectors."""
+
+    def __init__(self, directory: Path, manifest: Manifest, store: Store, vectors: faiss.Index) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.store = store
+        self.vectors = vectors
+
+    @classmethod
+    def open(cls, root: Path, model: str | None = None) -> Index:
+        """Open the index at ``root``; with ``model``, refuse an index built by another model."""
+        directory = _generation(root)
+        if directory is None:
+            raise IndexProblem(f"No index at {root}; build one with `pressroom ingest PATH…`.")
+        manifest = Manifest.read(directory / MANIFEST)
+        if model is not None and manifest.model != model:
+            raise IndexProblem(
+                f"The index at {root} was built with the model {manifest.model!r} ({manifest.dim} dims), not "
+                f"{model!r}; run `pressroom ingest --rebuild --model {model}` or choose --model "
+                f"{manifest.model}."
+            )
+        try:
+            vectors = faiss.read_index(str(directory / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as exc:
+            raise IndexProblem(
+                f"The vector file {directory / VECTORS} is corrupt or missing; run `pressroom doctor` to "
+                "rebuild the index from its sources."
+            ) from exc
+        try:
+            store = Store(directory / STORE)
+            stored = store.count("keys")
+        except sqlite3.DatabaseError as exc:
+            raise IndexProblem(
+                f"The store {directory / STORE} is corrupt or missing ({exc}); run `pressroom doctor`."
+            ) from exc
+        if not (vectors.ntotal == manifest.count == stored) or vectors.d != manifest.dim:
+            store.close()
+            raise IndexProblem(
+                f"The index at {directory} is inconsistent (manifest {manifest.count} vectors, FAISS "
+                f"{vectors.ntotal}, store {stored}); run `pressroom doctor`."
+            )
+        return cls(directory, manifest, store, vectors)
+
+    def search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (scores, positions) per query vector; positions are -1 where fewer exist."""
+        n = max(1, min(n, self.manifest.count))
+        if self.manifest.count == 0:
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.float32), empty.astype(np.int64)
+        return self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+Progress = Callable[[int], None]
+
+
+class IndexWriter:
+    """The one writer of an index folder: stage a copy, change it, commit it as the new generation.
+
+    Use as a context manager; leaving without :meth:`commit` (or with an exception) discards the stage and
+    leaves the live index untouched.
+    """
+
+    def __init__(self, root: Path, encoder: Encoder, *, rebuild: bool = False) -> None:
+        self.root = root
+        self.encoder = encoder
+        self.rebuild = rebuild
+        self._lock: int | None = None
+        self.stage: Path | None = None
+        self.store: Store
+
+    def __enter__(self) -> IndexWriter:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}).") from exc
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(self._lock)
+            self._lock = None
+            raise IndexProblem(f"Another `pressroom ingest` is writing {self.root}; wait for it to finish.") from exc
+        try:
+            self._clean_stale()
+            self.stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.root))
+            current = _generation(self.root)
+            if current is not None and not self.rebuild:
+                manifest = Manifest.read(current / MANIFEST)
+                if manifest.model != self.encoder.name:
+                    raise IndexProblem(
+                        f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
+                        f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
+                    )
+                src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
+                dst = sqlite3.connect(self.stage / STORE)
+                with dst:
+                    src.backup(dst)
+                src.close()
+                dst.close()
+            self.store = Store(self.stage / STORE, writable=True)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _clean_stale(self) -> None:
+        """Remove stages and old generations left by a writer that was killed."""
+        live = _generation(self.root) if exists(self.root) else None
+        for entry in self.root.iterdir():
+            if entry.name.startswith(".stage-") or (entry.name.startswith("gen-") and entry != live):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    def commit(self, progress: bool = False) -> CommitStats:
+        """Encode what is new, build the vectors and publish the staged store as the live generation."""
+        assert self.stage is not None
+        store, stage = self.store, self.stage
+        keys = [(tid, seq, text_hash(text), text) for tid, seq, text in store.searchable_paragraphs()
+                if len(text.split()) >= MIN_KEY_WORDS]
+        cached = store.cached_hashes(h for _, _, h, _ in keys)
+        todo: dict[str, str] = {}
+        for _, _, h, text in keys:
+            if h not in cached:
+                todo.setdefault(h, text)
+        if todo:
+            vectors = self.encoder.encode(list(todo.values()), progress=progress)
+            store.put_vectors(list(todo), vectors)
+        store.db.execute("BEGIN")
+        store.set_keys([(tid, seq, h) for tid, seq, h, _ in keys])
+        store.prune_vectors()
+        store.db.execute("COMMIT")
+        matrix = store.key_vectors(self.encoder.dim)
+        index = faiss.IndexFlatIP(self.encoder.dim)
+        if len(matrix):
+            index.add(matrix)
+        faiss.write_index(index, str(stage / VECTORS))
+        conferences = store.count("conferences")
+        store.close()
+        manifest = Manifest(
+            format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
+            conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
+        for name in (STORE, VECTORS, MANIFEST):
+            _fsync_file(stage / name)
+        _fsync_dir(stage)
+        self._publish(stage)
+        self.stage = None
+        return CommitStats(passages=index.ntotal, encoded=len(todo), conferences=conferences)
+
+    def _publish(self, stage: Path) -> None:
+        previous = _generation(self.root)
+        number = int(previous.name.split("-")[1]) + 1 if previous else 1
+        target = self.root / f"gen-{number:06d}"
+        os.rename(stage, target)
+        tmp = self.root / f".{CURRENT}.tmp"
+        tmp.write_text(target.name + "\n", "utf-8")
+        _fsync_file(tmp)
+        os.replace(tmp, self.root / CURRENT)  # the commit point
+        _fsync_dir(self.root)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        with contextlib.suppress(Exception):
+            self.store.close()
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            self.stage = None
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            os.close(self._lock)
+            self._lock = None
+
+
+__all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "PressroomError", "exists"]

@@ -1,0 +1,264 @@
+"""The metadata store: conferences, turns, verbatim paragraphs, search keys and cached vectors, in SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from .records import Conference, Kind, Paragraph, stable_id
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    source TEXT PRIMARY KEY,          -- a resolved path or a URL, as given to ingest
+    sha256 TEXT NOT NULL,             -- of the bytes read, to skip unchanged sources
+    conference_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conferences (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, held TEXT, published TEXT, category TEXT, summary TEXT,
+    source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pages (
+    conference_id TEXT NOT NULL, number INTEGER NOT NULL, url TEXT, path TEXT,
+    PRIMARY KEY (conference_id, number)
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id TEXT PRIMARY KEY, conference_id TEXT NOT NULL, seq INTEGER NOT NULL, speaker TEXT NOT NULL,
+    role TEXT NOT NULL, kind TEXT NOT NULL, outlet TEXT, title TEXT, replies_to TEXT
+);
+CREATE INDEX IF NOT EXISTS turns_by_conference ON turns (conference_id, seq);
+CREATE TABLE IF NOT EXISTS paragraphs (
+    turn_id TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL, page INTEGER NOT NULL, PRIMARY KEY (turn_id, seq)
+);
+-- One row per vector in the FAISS index: row ``pos`` of the index is this key.
+CREATE TABLE IF NOT EXISTS keys (
+    pos INTEGER PRIMARY KEY, turn_id TEXT NOT NULL, paragraph INTEGER NOT NULL, hash TEXT NOT NULL
+);
+-- Embedding cache by text hash: a rebuild re-encodes only texts it has not seen.
+CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+"""
+
+MIN_KEY_WORDS = 3  # "Thank you." alone is not worth a vector
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An official answer (or statement) as stored, joined with its conference and question."""
+
+    id: str
+    speaker: str
+    title: str | None
+    kind: Kind
+    paragraphs: tuple[Paragraph, ...]
+    conference_id: str
+    conference: str
+    held: date | None
+    published: date | None
+    source: str  # URL (or path) of the page where the answer starts
+    path: str | None  # local file the offsets refer to, when ingested from a file
+    asked_by: str | None
+    asked: str | None
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text for p in self.paragraphs)
+
+    @property
+    def date(self) -> date | None:
+        return self.held or self.published
+
+
+@dataclass(frozen=True)
+class ConferenceInfo:
+    """A line of ``pressroom list``."""
+
+    id: str
+    title: str
+    date: date | None
+    sources: int
+    answers: int
+    passages: int
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+class Store:
+    """A SQLite database of one index generation. Read-only unless opened with ``writable=True``."""
+
+    def __init__(self, path: Path, *, writable: bool = False) -> None:
+        self.path = path
+        if writable:
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=DELETE")
+            self.db.executescript(SCHEMA)
+        else:
+            # immutable: the generation never changes after it is published, so skip locking.
+            self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def source_hash(self, source: str) -> str | None:
+        row = self.db.execute("SELECT sha256 FROM sources WHERE source = ?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, conference: Conference, sources: Iterable[tuple[str, str]]) -> None:
+        """Replace ``conference`` (same id) and record the sources (name, sha256) it was read from."""
+        cid = conference.id
+        self.delete(cid)
+        db = self.db
+        db.execute(
+            "INSERT INTO conferences VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (cid, conference.title, _iso(conference.held), _iso(conference.published), conference.category,
+             conference.summary, conference.source),
+        )
+        db.executemany("INSERT INTO pages VALUES (?, ?, ?, ?)",
+                       [(cid, p.number, p.url, p.path) for p in conference.pages])
+        for seq, turn in enumerate(conference.turns):
+            tid = turn_id(cid, seq)
+            replies = turn_id(cid, turn.replies_to) if turn.replies_to is not None else None
+            db.execute(
+                "INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (tid, cid, seq, turn.speaker, turn.role.value, turn.kind.value, turn.outlet, turn.title, replies),
+            )
+            db.executemany(
+                "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?)",
+                [(tid, i, p.text, p.start, p.end, p.page) for i, p in enumerate(turn.paragraphs)],
+            )
+        db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                       [(name, sha, cid) for name, sha in sources])
+
+    def delete(self, conference_id: str) -> bool:
+        db = self.db
+        existed = db.execute("DELETE FROM conferences WHERE id = ?", (conference_id,)).rowcount > 0
+        db.execute("DELETE FROM paragraphs WHERE turn_id IN (SELECT id FROM turns WHERE conference_id = ?)",
+                   (conference_id,))
+        for table, column in (("turns", "conference_id"), ("pages", "conference_id"),
+                              ("sources", "conference_id")):
+            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (conference_id,))
+        return existed
+
+    def searchable_paragraphs(self) -> Iterator[tuple[str, int, str]]:
+        """(turn id, paragraph seq, text) of every paragraph of every answer and statement, in a stable order."""
+        kinds = tuple(k.value for k in Kind if k.searchable)
+        yield from self.db.execute(
+            f"""SELECT p.turn_id, p.seq, p.text FROM paragraphs p JOIN turns t ON t.id = p.turn_id
+                WHERE t.kind IN ({",".join("?" * len(kinds))})
+                ORDER BY t.conference_id, t.seq, p.seq""",
+            kinds,
+        )
+
+    def set_keys(self, keys: Sequence[tuple[str, int, str]]) -> None:
+        """Replace the key table: row ``i`` of ``keys`` is vector ``i`` of the FAISS index."""
+        self.db.execute("DELETE FROM keys")
+        self.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", [(i, *k) for i, k in enumerate(keys)])
+
+    def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        hashes = list(hashes)
+        for i in range(0, len(hashes), 500):
+            chunk = hashes[i : i + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT hash FROM vectors WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        self.db.executemany(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+            [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
+        )
+
+    def key_vectors(self, dim: int) -> np.ndarray:
+        """The vectors of all keys, in key order, from the cache."""
+        rows = self.db.execute("SELECT v.vector FROM keys k JOIN vectors v ON v.hash = k.hash ORDER BY k.pos")
+        out = np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32)
+        return out.reshape(-1, dim)
+
+    def prune_vectors(self) -> None:
+        self.db.execute("DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM keys)")
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def count(self, table: str) -> int:
+        assert table in ("conferences", "turns", "paragraphs", "keys", "vectors", "sources")
+        return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    def keys_at(self, positions: Sequence[int]) -> dict[int, tuple[str, int]]:
+        """FAISS rows -> (turn id, paragraph seq)."""
+        positions = [int(p) for p in positions]
+        rows = self.db.execute(
+            f"SELECT pos, turn_id, paragraph FROM keys WHERE pos IN ({','.join('?' * len(positions))})", positions
+        )
+        return {pos: (tid, para) for pos, tid, para in rows}
+
+    def answers(self, turn_ids: Sequence[str]) -> dict[str, Answer]:
+        """The answers with these turn ids, with conference, page source and the question they reply to."""
+        if not turn_ids:
+            return {}
+        marks = ",".join("?" * len(turn_ids))
+        paragraphs: dict[str, list[Paragraph]] = {}
+        for tid, text, start, end, page in self.db.execute(
+            f'SELECT turn_id, text, start, "end", page FROM paragraphs WHERE turn_id IN ({marks}) '
+            "ORDER BY turn_id, seq",
+            list(turn_ids),
+        ):
+            paragraphs.setdefault(tid, []).append(Paragraph(text, start, end, page))
+        out: dict[str, Answer] = {}
+        rows = self.db.execute(
+            f"""SELECT t.id, t.speaker, t.title, t.kind, t.conference_id, c.title, c.held, c.published,
+                       c.source, q.outlet, q.id
+                FROM turns t JOIN conferences c ON c.id = t.conference_id
+                LEFT JOIN turns q ON q.id = t.replies_to
+                WHERE t.id IN ({marks})""",
+            list(turn_ids),
+        )
+        for tid, speaker, title, kind, cid, ctitle, held, published, csource, outlet, qid in rows:
+            paras = tuple(paragraphs.get(tid, ()))
+            page = self._page(cid, paras[0].page if paras else 1)
+            out[tid] = Answer(
+                id=tid, speaker=speaker, title=title, kind=Kind(kind), paragraphs=paras, conference_id=cid,
+                conference=ctitle, held=_day(held), published=_day(published),
+                source=(page[0] or page[1] or csource) if page else csource,
+                path=page[1] if page else None,
+                asked_by=outlet, asked=self._turn_text(qid) if qid else None,
+            )
+        return out
+
+    def _page(self, conference_id: str, number: int) -> tuple[str | None, str | None] | None:
+        return self.db.execute("SELECT url, path FROM pages WHERE conference_id = ? AND number = ?",
+                               (conference_id, number)).fetchone()
+
+    def _turn_text(self, tid: str) -> str:
+        rows = self.db.execute("SELECT text FROM paragraphs WHERE turn_id = ? ORDER BY seq", (tid,))
+        return "\n\n".join(r[0] for r in rows)
+
+    def conferences(self) -> list[ConferenceInfo]:
+        rows = self.db.execute(
+            """SELECT c.id, c.title, coalesce(c.held, c.published),
+                      (SELECT count(*) FROM sources s WHERE s.conference_id = c.id),
+                      (SELECT count(*) FROM turns t WHERE t.conference_id = c.id AND t.kind IN ('answer','statement')),
+                      (SELECT count(*) FROM keys k JOIN turns t ON t.id = k.turn_id WHERE t.conference_id = c.id)
+               FROM conferences c ORDER BY coalesce(c.held, c.published), c.title"""
+        )
+        return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys)
+                for cid, title, day, n_src, n_ans, n_keys in rows]
+
+
+def turn_id(conference_id: str, seq: int) -> str:
+    return f"{conference_id}:{seq}"
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+__all__ = ["MIN_KEY_WORDS", "Answer", "ConferenceInfo", "Store", "stable_id", "turn_id"]

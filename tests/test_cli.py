@@ -1,0 +1,150 @@
+"""The `pressroom` command as a user runs it: JSON shape, help, bad input, and a kill mid-ingest."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import DATA, PARAPHRASE, ROOT, SEED, run_cli, tree_digest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli")
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
+        shutil.copy(path, folder / path.name)
+    result = run_cli("ingest", str(folder), "--index", str(folder / "index"))
+    assert result.returncode == 0, result.stderr
+    assert "2 conference(s) added" in result.stdout
+    return folder / "index"
+
+
+def ask_json(index: Path, question: str, *extra: str) -> dict:
+    result = run_cli("ask", question, "--index", str(index), "--json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ask_json_shape(cli_index: Path) -> None:
+    data = ask_json(cli_index, PARAPHRASE, "-k", "2")
+    assert data["question"] == PARAPHRASE and len(data["answers"]) == 2
+    top = data["answers"][0]
+    assert {"text", "matched", "speaker", "conference", "date", "source", "asked_by", "asked", "score"} <= set(top)
+    assert top["speaker"] == "Gu Jun" and top["asked_by"] == "Southern Metropolis Daily"
+    assert top["date"] == "2024-03-28" and top["matched"] in top["text"]
+
+
+def test_ask_text_output_and_stdin(cli_index: Path) -> None:
+    result = run_cli("ask", "-", "--index", str(cli_index), "-k", "1", stdin=PARAPHRASE)
+    assert result.returncode == 0, result.stderr
+    assert "Gu Jun" in result.stdout and "in reply to Southern Metropolis Daily" in result.stdout
+
+
+def test_index_from_environment(cli_index: Path) -> None:
+    result = run_cli("list", env={"PRESSROOM_INDEX": str(cli_index)})
+    assert result.returncode == 0 and "2 conference(s)" in result.stdout
+
+
+def test_unknown_setting_is_an_error(cli_index: Path) -> None:
+    result = run_cli("list", env={"PRESSROOM_INDX": str(cli_index)})
+    assert result.returncode == 1 and "Unknown setting PRESSROOM_INDX" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["ingest", "ask", "list", "serve"])
+def test_help_has_an_example(command: str) -> None:
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and "Example:" in result.stdout and "pressroom " + command in result.stdout
+
+
+def _bad_file(tmp: Path, name: str, content: bytes) -> str:
+    path = tmp / name
+    path.write_bytes(content)
+    return str(path)
+
+
+BAD_ASKS = {
+    "empty": ("", "The question is empty"),
+    "whitespace": ("  \t ", "The question is empty"),
+    "100kB": ("y" * 100_000, "characters long; the limit is 2,000"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ASKS))
+def test_bad_questions_one_sentence(cli_index: Path, case: str) -> None:
+    before = tree_digest(cli_index)
+    question, message = BAD_ASKS[case]
+    result = run_cli("ask", question, "--index", str(cli_index))
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert tree_digest(cli_index) == before
+
+
+BAD_INGESTS = {
+    "non-utf8": (lambda t: _bad_file(t, "cp1252.txt", "Gu Jun:\nCaf\u00e9 prices.\n".encode("cp1252")),
+                 "is not UTF-8 text"),
+    "binary": (lambda t: _bad_file(t, "binary.txt", bytes(range(256)) * 4), "binary file"),
+    "no-speakers": (lambda t: str(shutil.copy(DATA / "no_speakers.txt", t)), "has no speaker lines"),
+    "empty-folder": (lambda t: str((t / "empty").mkdir() or t / "empty"), "No transcripts found under"),
+    "missing-path": (lambda t: str(t / "nope.txt"), "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INGESTS))
+def test_bad_ingest_one_sentence_and_index_unchanged(cli_index: Path, tmp_path: Path, case: str) -> None:
+    before = tree_digest(cli_index)
+    answer_before = ask_json(cli_index, PARAPHRASE)
+    make, message = BAD_INGESTS[case]
+    result = run_cli("ingest", make(tmp_path), "--index", str(cli_index))
+    assert result.returncode == 1, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert tree_digest(cli_index) == before
+    assert ask_json(cli_index, PARAPHRASE) == answer_before
+
+
+def _big_corpus(folder: Path, copies: int) -> None:
+    """Many distinct conferences (so encoding takes a while): the fixture with numbered variations."""
+    text = (DATA / "scio_full_conference.txt").read_text("utf-8")
+    for i in range(copies):
+        variant = text.replace(" will ", f" will in phase {i} ").replace("Last year", f"In the year {1900 + i}")
+        (folder / f"conf{i:03d}.txt").write_text(variant, "utf-8")
+
+
+def test_sigkill_during_ingest_leaves_previous_index(tmp_path: Path) -> None:
+    """Kill `pressroom ingest` at random moments: the index always answers as before or as after."""
+    root = tmp_path / "index"
+    first = run_cli("ingest", str(SEED), "--index", str(root))
+    assert first.returncode == 0, first.stderr
+    before = ask_json(root, PARAPHRASE, "-k", "1")["answers"]
+    corpus = tmp_path / "big"
+    corpus.mkdir()
+    _big_corpus(corpus, 60)
+    rng = random.Random(7)
+    outcomes = []
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", str(corpus), "--index", str(root)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(4.0, 16.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        listing = run_cli("list", "--index", str(root), "--json")
+        assert listing.returncode == 0, listing.stderr
+        count = len(json.loads(listing.stdout))
+        assert count in (1, 61)  # before or after, never in between
+        outcomes.append(count)
+        if count == 1:
+            assert ask_json(root, PARAPHRASE, "-k", "1")["answers"] == before
+    final = run_cli("ingest", str(corpus), "--index", str(root))
+    assert final.returncode == 0, final.stderr
+    assert len(json.loads(run_cli("list", "--index", str(root), "--json").stdout)) == 61
+    print("conference counts after kills:", outcomes)

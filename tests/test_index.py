@@ -1,0 +1,138 @@
+"""Index mechanics with a deterministic fake encoder: build, reopen, cache, manifest checks, atomicity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from embeddings.errors import IndexProblem
+from embeddings.index import CURRENT, MANIFEST, VECTORS, Index, IndexWriter
+from embeddings.ingest import ingest
+from embeddings.records import Kind
+
+from .conftest import DATA, FakeEncoder, tree_digest
+
+
+def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    report = ingest([corpus], tmp_path / "ix", fake_encoder)
+    assert report.ok and len(report.added) == 2 and report.committed
+    index = Index.open(tmp_path / "ix", model=fake_encoder.name)
+    assert index.manifest.count == index.vectors.ntotal == report.passages
+    assert index.manifest.model == "fake-bow-64" and index.manifest.dim == 64
+    # Only answers and statements are keys: no question, hand-off or remark is ever a vector.
+    kinds = {row[0] for row in index.store.db.execute(
+        "SELECT DISTINCT t.kind FROM keys k JOIN turns t ON t.id = k.turn_id")}
+    assert kinds <= {Kind.ANSWER.value, Kind.STATEMENT.value}
+    # FAISS row i is the stored vector of key i.
+    stored = index.store.key_vectors(64)
+    assert np.allclose(stored[3], index.vectors.reconstruct(3))
+
+
+def test_unchanged_sources_are_skipped_and_edits_reencode_one_paragraph(
+    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    root = tmp_path / "ix"
+    first = ingest([corpus], root, fake_encoder)
+    encoded = len(fake_encoder.texts)
+    assert encoded == first.encoded > 0
+    digest = tree_digest(root)
+
+    again = ingest([corpus], root, fake_encoder)
+    assert again.unchanged == 2 and not again.committed
+    assert len(fake_encoder.texts) == encoded  # nothing re-encoded
+    assert tree_digest(root) == digest  # nothing rewritten
+
+    transcript = corpus / "scio_full_conference.txt"
+    transcript.write_text(transcript.read_text("utf-8").replace("record high", "new record high"), "utf-8")
+    edited = ingest([corpus], root, fake_encoder)
+    assert edited.updated == ["SCIO press conference on promoting high-quality development of foreign trade"]
+    assert edited.encoded == 1 and len(fake_encoder.texts) == encoded + 1
+    assert edited.passages == first.passages  # replaced, not duplicated
+
+
+def test_model_mismatch_stops_with_what_to_run(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    ingest([corpus], tmp_path / "ix", fake_encoder)
+    with pytest.raises(IndexProblem, match=r"built with the model 'fake-bow-64'.*pressroom ingest --rebuild"):
+        Index.open(tmp_path / "ix", model="all-MiniLM-L6-v2")
+
+    class Other(FakeEncoder):
+        name = "other-model"
+
+    with pytest.raises(IndexProblem, match="would mix models"):
+        ingest([corpus], tmp_path / "ix", Other())
+    rebuilt = ingest([corpus], tmp_path / "ix", Other(), rebuild=True)
+    assert Index.open(tmp_path / "ix").manifest.model == "other-model" and rebuilt.committed
+
+
+def test_failed_commit_leaves_previous_index(
+    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ix"
+    ingest([corpus / "scio-2024-03-28-shanghai-five-centers-p7.txt"], root, fake_encoder)
+    digest = tree_digest(root)
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(faiss, "write_index", disk_full)
+    with pytest.raises(OSError):
+        ingest([corpus], root, fake_encoder)
+    assert tree_digest(root) == digest
+    assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
+    assert Index.open(root).store.count("conferences") == 1
+
+
+def test_stale_stage_from_a_killed_writer_is_cleaned(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([corpus], root, fake_encoder)
+    (root / ".stage-killed").mkdir()
+    (root / ".stage-killed" / "store.sqlite").write_bytes(b"half written")
+    with IndexWriter(root, fake_encoder) as writer:
+        assert not (root / ".stage-killed").exists()
+        assert writer.store.count("conferences") == 2
+
+
+@pytest.mark.parametrize("damage", ["vectors", "manifest", "current"])
+def test_corrupt_index_gives_a_clear_message(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder,
+                                             damage: str) -> None:
+    root = tmp_path / "ix"
+    ingest([corpus], root, fake_encoder)
+    gen = root / (root / CURRENT).read_text().strip()
+    if damage == "vectors":
+        (gen / VECTORS).write_bytes(b"garbage")
+    elif damage == "manifest":
+        (gen / MANIFEST).write_text(json.dumps({"format": 1}))
+    else:
+        (root / CURRENT).write_text("../../etc")
+    with pytest.raises(IndexProblem, match="pressroom doctor"):
+        Index.open(root)
+
+
+def test_missing_index_says_what_to_run(tmp_path: Path) -> None:
+    with pytest.raises(IndexProblem, match="pressroom ingest"):
+        Index.open(tmp_path / "nothing")
+
+
+def test_rejected_files_do_not_block_good_ones(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(DATA / "no_blank_lines.txt", folder)
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02")
+    report = ingest([folder, tmp_path / "missing"], tmp_path / "ix", fake_encoder)
+    assert len(report.added) == 1
+    reasons = dict(report.rejected)
+    assert "binary" in reasons[str(folder / "binary.txt")]
+    assert "does not exist" in reasons[str(tmp_path / "missing")]
+
+
+def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    (tmp_path / "empty").mkdir()
+    report = ingest([tmp_path / "empty"], tmp_path / "ix", fake_encoder)
+    assert report.rejected == [(str(tmp_path / "empty"), f"No transcripts found under {tmp_path / 'empty'} "
+                                "(looked for .md, .txt).")]
+    assert not report.committed

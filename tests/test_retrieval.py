@@ -1,0 +1,105 @@
+"""Retrieval with the real model and real FAISS: the right official answer, verbatim, attributed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.retrieval import Retriever, clean_question
+from embeddings.errors import PressroomError
+from embeddings.records import Kind
+from embeddings.transcripts import read_transcript
+
+from .conftest import PARAPHRASE, SEED_QUESTION
+
+pytestmark = pytest.mark.slow
+
+# Questions of every sort, on and off the corpus's topics: the properties must hold for all of them.
+QUESTIONS = [
+    SEED_QUESTION,
+    PARAPHRASE,
+    "What are the plans for sci-tech innovation across regions?",
+    "How will overseas warehouses be supported?",
+    "How will China attract foreign investment?",
+    "What did the minister say about the Belt and Road?",
+    "How many tourists will visit Harbin this winter?",
+    "What about hotel prices?",
+    "This question goes to Mr. Gu.",
+    "Thank you for your question.",
+    "Now the floor is open for questions.",
+    "Photo by Zhang Wei",
+    "1 2 3 4 5 6 7 8 9 10 11 12",
+    "MORE FROM Press Room",
+    "Who is the chairperson?",
+    "weather tomorrow in Paris",
+]
+
+
+@pytest.mark.parametrize("question", [SEED_QUESTION, PARAPHRASE], ids=["seed", "paraphrase"])
+def test_seed_question_finds_gu_jun(retriever: Retriever, question: str) -> None:
+    hits = retriever.search(question, k=3)
+    top = hits[0].answer
+    assert top.speaker == "Gu Jun"
+    assert top.asked_by == "Southern Metropolis Daily"
+    assert top.asked == SEED_QUESTION
+    assert top.conference.startswith("SCIO press conference on focusing on the 'five centers'")
+    assert top.date.isoformat() == "2024-03-28"
+    assert top.source == "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm"
+    assert top.kind is Kind.ANSWER
+    assert hits[0].score > hits[1].score
+
+
+def test_hits_are_only_official_answers_verbatim(retriever: Retriever) -> None:
+    sources: dict[str, str] = {}
+    turn_kinds: dict[str, Kind] = {}
+    for question in QUESTIONS:
+        for hit in retriever.search(question, k=10):
+            a = hit.answer
+            assert a.kind in (Kind.ANSWER, Kind.STATEMENT)
+            if a.path not in sources:
+                sources[a.path] = Path(a.path).read_text("utf-8")
+                for turn in read_transcript(Path(a.path)).turns:
+                    for p in turn.paragraphs:
+                        turn_kinds[p.text] = turn.kind
+            for p in a.paragraphs:
+                # every returned paragraph is an exact substring of its source file, at its offsets
+                assert sources[a.path][p.start : p.end] == p.text
+                assert turn_kinds[p.text] in (Kind.ANSWER, Kind.STATEMENT)
+            assert 0 <= hit.matched < len(a.paragraphs)
+            assert a.speaker not in ("Southern Metropolis Daily", "CCTV", "Bloomberg News", "Shou Xiaoli")
+
+
+def test_statement_is_shown_as_such(retriever: Retriever) -> None:
+    hits = retriever.search("total imports and exports reached a record high", k=3)
+    top = hits[0].answer
+    assert top.speaker == "Wang Wentao" and top.kind is Kind.STATEMENT
+    assert top.asked is None and top.asked_by is None
+    assert top.title == "minister of commerce"
+
+
+def test_answer_links_to_question_across_handoff(retriever: Retriever) -> None:
+    top = retriever.search("shorten the negative list for foreign investment", k=1)[0]
+    assert top.answer.speaker == "Chen Hong" and top.answer.asked_by == "Bloomberg News"
+    assert "foreign investment" in top.answer.asked
+    assert "negative list" in top.matched_text
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * 100_000, "100,000 characters")],
+    ids=["empty", "whitespace", "100kB"],
+)
+def test_bad_questions(retriever: Retriever, question: str, message: str) -> None:
+    with pytest.raises(PressroomError, match=message):
+        retriever.search(question)
+
+
+@pytest.mark.parametrize("k", [0, -1, 10**9, "abc"])
+def test_bad_k(retriever: Retriever, k: object) -> None:
+    with pytest.raises(PressroomError, match="k must be"):
+        retriever.search("Yangtze River Delta", k=k)  # type: ignore[arg-type]
+
+
+def test_clean_question_drops_control_characters() -> None:
+    assert clean_question("Yangtze\x00 River\u202e Delta\ud800?") == "Yangtze River\u202e Delta?"

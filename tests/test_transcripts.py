@@ -1,0 +1,192 @@
+"""The transcript parser: golden files, roles, hand-offs, dates, offsets and clear refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from embeddings.errors import TranscriptError
+from embeddings.records import Conference, Kind, Role
+from embeddings.transcripts import is_handoff, parse_text, read_transcript, speaker_name
+
+from .conftest import DATA, SEED
+
+GOLDEN = DATA / "golden"
+
+
+def parsed_form(conference: Conference) -> dict:
+    """What the golden files hold: everything the parser decided, in a stable JSON shape."""
+    data = asdict(conference)
+    data["held"] = conference.held.isoformat() if conference.held else None
+    data["published"] = conference.published.isoformat() if conference.published else None
+    data["pages"] = [{"number": p.number, "url": p.url, "path": Path(p.path).name if p.path else None}
+                     for p in conference.pages]
+    return json.loads(json.dumps(data, default=str))
+
+
+@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt"],
+                         ids=lambda p: p.stem)
+def test_parsed_form_matches_golden(path: Path) -> None:
+    golden = GOLDEN / f"{path.stem}.json"
+    got = parsed_form(read_transcript(path))
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(got, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    assert got == json.loads(golden.read_text("utf-8"))
+
+
+def test_seed_roles_handoff_and_link() -> None:
+    conf = read_transcript(SEED)
+    assert [(t.speaker, t.role, t.kind) for t in conf.turns] == [
+        ("Southern Metropolis Daily", Role.JOURNALIST, Kind.QUESTION),
+        ("Gong Zheng", Role.OFFICIAL, Kind.HANDOFF),  # an official who only passes the floor
+        ("Gu Jun", Role.OFFICIAL, Kind.ANSWER),
+    ]
+    gu = conf.turns[2]
+    assert gu.replies_to == 0 and conf.turns[0].outlet == "Southern Metropolis Daily"
+    assert len(gu.paragraphs) == 5
+    assert conf.held.isoformat() == "2024-03-28" and conf.published.isoformat() == "2024-04-08"
+    assert conf.category == "Around China"
+    assert conf.source == "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm"
+    assert conf.pages[0].number == 7
+
+
+@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt"],
+                         ids=lambda p: p.stem)
+def test_every_paragraph_is_verbatim_at_its_offsets(path: Path) -> None:
+    text = path.read_text("utf-8")
+    conf = read_transcript(path)
+    for turn in conf.turns:
+        for p in turn.paragraphs:
+            assert text[p.start : p.end] == p.text
+            assert "<  1" not in p.text and not p.text.startswith("[Photo")
+
+
+def test_full_conference_structure() -> None:
+    conf = read_transcript(DATA / "scio_full_conference.txt")
+    kinds = [(t.speaker, t.kind) for t in conf.turns]
+    assert kinds[0] == ("Shou Xiaoli", Kind.REMARKS)  # the chair's opening
+    assert kinds[1] == ("Wang Wentao", Kind.STATEMENT)  # the opening briefing
+    assert kinds[-1] == ("Shou Xiaoli", Kind.REMARKS)  # "That concludes today's press conference"
+    assert conf.speakers["Chen Hong"].startswith("director general")
+    chen = next(t for t in conf.turns if t.speaker == "Chen Hong")
+    assert len(chen.paragraphs) == 2  # the same speaker twice in a row continues one turn
+    assert conf.turns[chen.replies_to].outlet == "Bloomberg News"
+    wang_handoff = next(t for t in conf.turns if t.speaker == "Wang Wentao" and t.kind is Kind.HANDOFF)
+    assert "invite my colleague" in wang_handoff.text
+    assert all(t.role is Role.MODERATOR for t in conf.turns if t.speaker == "Shou Xiaoli")
+    everything = " ".join(t.text for t in conf.turns)
+    assert "MORE FROM" not in everything and "Editor" not in everything and "Photo by" not in everything
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thank you for your question. This question goes to Mr. Gu.",
+        "I invite Mr. Lyu to answer.",
+        "My colleague Ms. Xu will answer.",
+        "Thank you. I would like to invite Mr. Wang to answer this question.",
+        "Thanks. Mr. Li, please.",
+        "Thank you for your questions. I will give the floor to Vice Minister Zhang.",
+    ],
+)
+def test_handoffs_are_recognised(text: str) -> None:
+    assert is_handoff(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thank you for your question. Shanghai will build four centers this year.",
+        "Let me answer this question. Overseas warehouses will get more support.",
+        "The question of foreign investment goes to the heart of our policy, and we will widen access.",
+    ],
+)
+def test_answers_are_not_handoffs(text: str) -> None:
+    assert not is_handoff(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ("Gu Jun:", "Gu Jun"),
+        ("Gu Jun:   ", "Gu Jun"),
+        ("Southern Metropolis Daily:", "Southern Metropolis Daily"),
+        ("GU JUN:", "GU JUN"),
+        ("People's Daily:", "People's Daily"),
+        ("Voice of America:", "Voice of America"),
+        ("The key is to advance synergies in four areas:", None),
+        ("Thank you. My question is:", None),
+        ("Second, industrial innovation.", None),
+    ],
+)
+def test_speaker_lines(line: str, name: str | None) -> None:
+    assert speaker_name(line.strip()) == name
+
+
+def test_header_variants_and_front_matter() -> None:
+    text = (
+        "---\nsource: https://example.org/pc/content_1_2.htm\ntitle: Given title\n---\n"
+        "Press Room\nA conference title\nWhite Paper\n"
+        "The information office held a news conference on December 30 to release a white paper on trade.  "
+        "January 3, 2025\n\nCGTN:\nWhat does the paper say?\n\nLi Hua:\nIt says trade grew steadily last year.\n"
+    )
+    assert parse_text(text).title == "Given title"
+    path_conf = _read_tmp(text)
+    assert path_conf.title == "Given title" and path_conf.source.endswith("content_1_2.htm")
+    assert path_conf.pages[0].number == 2
+    assert path_conf.published.isoformat() == "2025-01-03"
+    assert path_conf.held.isoformat() == "2024-12-30"  # held in December, published in January
+    assert [t.kind for t in path_conf.turns] == [Kind.QUESTION, Kind.ANSWER]
+
+
+def _read_tmp(text: str) -> Conference:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "t.txt"
+        path.write_text(text, "utf-8")
+        conf = read_transcript(path)
+        source = path.read_text("utf-8")
+        for turn in conf.turns:
+            for p in turn.paragraphs:
+                assert source[p.start : p.end] == p.text
+        return conf
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"   \n\n  ", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"\x1f\x8b\x08\x00\x00\x00", "gzip"),
+        ("Gu Jun:\nCaf\u00e9 prices rose.\n".encode("cp1252"), "not UTF-8"),
+        (b"Shopping list\nMilk and eggs.\n", "no speaker lines"),
+    ],
+    ids=["empty", "whitespace", "binary", "gzip", "cp1252", "no-speakers"],
+)
+def test_bad_files_get_one_clear_sentence(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(TranscriptError, match=message) as info:
+        read_transcript(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_utf16_with_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "utf16.txt"
+    path.write_bytes("CCTV:\nWhat is new?\nGu Jun:\nThe plan is new this year.\n".encode("utf-16"))
+    conf = read_transcript(path)
+    assert conf.turns[1].speaker == "Gu Jun" and conf.turns[1].kind is Kind.ANSWER
+
+
+def test_bad_sidecar_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text("CCTV:\nWhat?\nGu Jun:\nThis is the answer to it.\n", "utf-8")
+    (tmp_path / "t.txt.meta.json").write_text('{"sorce": "http://x"}', "utf-8")
+    with pytest.raises(TranscriptError, match="unknown metadata key 'sorce'"):
+        read_transcript(path)
