@@ -30,7 +30,7 @@ import numpy as np
 from .encoder import Encoder
 from .errors import IndexProblem, PressroomError
 from .records import text_hash
-from .store import MIN_KEY_WORDS, Store
+from .store import Store
 
 FORMAT_VERSION = 1
 MANIFEST, STORE, VECTORS, CURRENT = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT"
@@ -148,6 +148,14 @@ class Index:
         self.store.close()
 
 
+def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
+    """The FAISS index over the key vectors (row i = key i): exact inner-product search."""
+    index = faiss.IndexFlatIP(dim)
+    if len(matrix):
+        index.add(matrix)
+    return index
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -225,8 +233,7 @@ class IndexWriter:
         """Encode what is new, build the vectors and publish the staged store as the live generation."""
         assert self.stage is not None
         store, stage = self.store, self.stage
-        keys = [(tid, seq, text_hash(text), text) for tid, seq, text in store.searchable_paragraphs()
-                if len(text.split()) >= MIN_KEY_WORDS]
+        keys = [(tid, seq, text_hash(text), text) for tid, seq, text in store.key_texts()]
         cached = store.cached_hashes(h for _, _, h, _ in keys)
         todo: dict[str, str] = {}
         for _, _, h, text in keys:
@@ -239,10 +246,7 @@ class IndexWriter:
         store.set_keys([(tid, seq, h) for tid, seq, h, _ in keys])
         store.prune_vectors()
         store.db.execute("COMMIT")
-        matrix = store.key_vectors(self.encoder.dim)
-        index = faiss.IndexFlatIP(self.encoder.dim)
-        if len(matrix):
-            index.add(matrix)
+        index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
         conferences = store.count("conferences")
         store.close()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from .records import Conference, Kind, Paragraph, stable_id
+from .records import Conference, Kind, Paragraph
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -147,15 +147,17 @@ class Store:
             db.execute(f"DELETE FROM {table} WHERE {column} = ?", (conference_id,))
         return existed
 
-    def searchable_paragraphs(self) -> Iterator[tuple[str, int, str]]:
-        """(turn id, paragraph seq, text) of every paragraph of every answer and statement, in a stable order."""
+    def key_texts(self) -> list[tuple[str, int, str]]:
+        """(turn id, paragraph seq, text) of each search key, in a stable order: every paragraph (of at
+        least MIN_KEY_WORDS words) of every answer and statement."""
         kinds = tuple(k.value for k in Kind if k.searchable)
-        yield from self.db.execute(
+        rows = self.db.execute(
             f"""SELECT p.turn_id, p.seq, p.text FROM paragraphs p JOIN turns t ON t.id = p.turn_id
                 WHERE t.kind IN ({",".join("?" * len(kinds))})
                 ORDER BY t.conference_id, t.seq, p.seq""",
             kinds,
         )
+        return [(tid, seq, text) for tid, seq, text in rows if len(text.split()) >= MIN_KEY_WORDS]
 
     def set_keys(self, keys: Sequence[tuple[str, int, str]]) -> None:
         """Replace the key table: row ``i`` of ``keys`` is vector ``i`` of the FAISS index."""
@@ -261,4 +263,4 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-__all__ = ["MIN_KEY_WORDS", "Answer", "ConferenceInfo", "Store", "stable_id", "turn_id"]
+__all__ = ["MIN_KEY_WORDS", "Answer", "ConferenceInfo", "Store", "turn_id"]
