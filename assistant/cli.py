@@ -175,6 +175,11 @@ def serve(index: Path | None, model: str | None, host: str | None, port: str | N
     run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins))
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks that print tables: the product beside its baselines, measured in the same run."""
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
