@@ -10,11 +10,19 @@ from pathlib import Path
 from .encoder import Encoder
 from .errors import PressroomError, TranscriptError
 from .index import IndexWriter
+from .qa import read_qa
 from .records import Conference
 from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript, sidecar_path
 
-Reader = Callable[[Path], Conference]
-READERS: dict[str, Reader] = {suffix: read_transcript for suffix in TRANSCRIPT_SUFFIXES}
+# A reader turns one file into conferences, plus one sentence for each part of it that was skipped.
+Reader = Callable[[Path], tuple[list[Conference], list[str]]]
+
+
+def _read_text(path: Path) -> tuple[list[Conference], list[str]]:
+    return [read_transcript(path)], []
+
+
+READERS: dict[str, Reader] = {**{suffix: _read_text for suffix in TRANSCRIPT_SUFFIXES}, ".jsonl": read_qa}
 
 
 @dataclass
@@ -106,16 +114,22 @@ def ingest(
                 if store.source_hash(source) == sha:
                     report.unchanged += 1
                     continue
-                conference = READERS[path.suffix.lower()](path)
+                conferences, skipped = READERS[path.suffix.lower()](path)
             except TranscriptError as exc:
                 report.rejected.append((str(path), str(exc)))
                 continue
             except OSError as exc:
                 report.rejected.append((str(path), f"{path} cannot be read ({exc.strerror})."))
                 continue
-            existed = store.delete(conference.id)
-            store.put(conference, [(source, sha)])
-            (report.updated if existed else report.added).append(conference.title)
+            report.rejected.extend((str(path), why) for why in skipped)
+            previous = set(store.conferences_from(source))
+            for conference in conferences:
+                existed = store.delete(conference.id)
+                previous.discard(conference.id)
+                store.put(conference, [(source, sha)])
+                (report.updated if existed else report.added).append(conference.title)
+            for gone in previous:  # conferences no longer in a changed source
+                store.delete(gone)
             changed = True
         if changed or rebuild:
             stats = writer.commit(progress=progress)

@@ -14,9 +14,10 @@ from .records import Conference, Kind, Paragraph
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
-    source TEXT PRIMARY KEY,          -- a resolved path or a URL, as given to ingest
+    source TEXT NOT NULL,             -- a resolved path or a URL, as given to ingest
     sha256 TEXT NOT NULL,             -- of the bytes read, to skip unchanged sources
-    conference_id TEXT NOT NULL
+    conference_id TEXT NOT NULL,      -- a Q&A file holds many conferences; a conference may span pages
+    PRIMARY KEY (source, conference_id)
 );
 CREATE TABLE IF NOT EXISTS conferences (
     id TEXT PRIMARY KEY, title TEXT NOT NULL, held TEXT, published TEXT, category TEXT, summary TEXT,
@@ -110,6 +111,10 @@ class Store:
     def source_hash(self, source: str) -> str | None:
         row = self.db.execute("SELECT sha256 FROM sources WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
+
+    def conferences_from(self, source: str) -> list[str]:
+        """Ids of the conferences read from ``source``."""
+        return [r[0] for r in self.db.execute("SELECT conference_id FROM sources WHERE source = ?", (source,))]
 
     def put(self, conference: Conference, sources: Iterable[tuple[str, str]]) -> None:
         """Replace ``conference`` (same id) and record the sources (name, sha256) it was read from."""
