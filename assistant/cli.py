@@ -175,6 +175,38 @@ def serve(index: Path | None, model: str | None, host: str | None, port: str | N
     run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins))
 
 
+@cli.command()
+@index_option
+@model_option
+@friendly
+def doctor(index: Path | None, model: str | None) -> None:
+    """Check the index; if it is damaged, rebuild it from the sources it was built from.
+
+    When the recorded sources are gone, the transcripts in the data folder are used.
+
+    \b
+    Example:
+      pressroom doctor --index data/index
+    """
+    from embeddings.doctor import doctor as run_doctor
+    from embeddings.encoder import load_encoder
+
+    settings = Settings.load(index=index, model=model)
+    diagnosis = run_doctor(settings.index, load_encoder(settings.model), [settings.data], progress=True)
+    if diagnosis.problem is None:
+        click.echo(f"The index at {settings.index} is healthy.")
+        return
+    click.echo(f"Found: {diagnosis.problem}")
+    report = diagnosis.report
+    assert report is not None
+    click.echo(f"Rebuilt from {len(diagnosis.sources)} source(s): {report.passages} passages, "
+               f"{len(report.added)} conference(s).")
+    for _, why in report.rejected:
+        click.echo(f"Rejected: {why}", err=True)
+    if not report.committed:
+        sys.exit(1)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that print tables: the product beside its baselines, measured in the same run."""

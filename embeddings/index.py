@@ -3,6 +3,7 @@
 Layout of an index folder::
 
     CURRENT            names the live generation ("gen-000007"); replaced atomically
+    SOURCES            the sources of the live generation (JSON list), for `pressroom doctor`
     gen-000007/        manifest.json, store.sqlite, vectors.faiss — never modified once published
     .lock              held by the one writer at a time
 
@@ -19,7 +20,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from .records import text_hash
 from .store import Store
 
 FORMAT_VERSION = 1
-MANIFEST, STORE, VECTORS, CURRENT = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT"
+MANIFEST, STORE, VECTORS, CURRENT, SOURCES = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT", "SOURCES"
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,37 @@ def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
     return index
 
 
+@contextlib.contextmanager
+def writing(root: Path) -> Iterator[None]:
+    """Turn a full disk, a read-only folder or a failing database into one sentence (the live index is intact)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        reason = "No space left on device" if "full" in str(exc) else str(exc)
+        raise IndexProblem(f"Writing the new index in {root} failed ({reason}); the previous index is intact.") from exc
+    except OSError as exc:
+        raise IndexProblem(
+            f"Writing the new index in {root} failed ({exc.strerror or exc}); the previous index is intact."
+        ) from exc
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, "utf-8")
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_sources(root: Path) -> list[str]:
+    """The sources of the live index, as recorded beside CURRENT (empty when unknown)."""
+    try:
+        sources = json.loads((root / SOURCES).read_text("utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [s for s in sources if isinstance(s, str)] if isinstance(sources, list) else []
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -167,9 +199,6 @@ def _fsync_dir(path: Path) -> None:
 def _fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
-
-
-Progress = Callable[[int], None]
 
 
 class IndexWriter:
@@ -200,37 +229,51 @@ class IndexWriter:
             self._lock = None
             raise IndexProblem(f"Another `pressroom ingest` is writing {self.root}; wait for it to finish.") from exc
         try:
-            self._clean_stale()
-            self.stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.root))
-            current = _generation(self.root)
-            if current is not None and not self.rebuild:
-                manifest = Manifest.read(current / MANIFEST)
-                if manifest.model != self.encoder.name:
-                    raise IndexProblem(
-                        f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
-                        f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
-                    )
-                src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
-                dst = sqlite3.connect(self.stage / STORE)
-                with dst:
-                    src.backup(dst)
-                src.close()
-                dst.close()
-            self.store = Store(self.stage / STORE, writable=True)
+            with writing(self.root):
+                self._stage()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
+    def _stage(self) -> None:
+        """Copy the live store into a fresh staging folder (or start empty on --rebuild)."""
+        self._clean_stale()
+        self.stage = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.root))
+        current = None if self.rebuild else _generation(self.root)
+        if current is not None:
+            manifest = Manifest.read(current / MANIFEST)
+            if manifest.model != self.encoder.name:
+                raise IndexProblem(
+                    f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
+                    f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
+                )
+            src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
+            dst = sqlite3.connect(self.stage / STORE)
+            with dst:
+                src.backup(dst)
+            src.close()
+            dst.close()
+        self.store = Store(self.stage / STORE, writable=True)
+
     def _clean_stale(self) -> None:
         """Remove stages and old generations left by a writer that was killed."""
-        live = _generation(self.root) if exists(self.root) else None
+        try:
+            live = _generation(self.root)
+            keep_generations = False
+        except IndexProblem:
+            live, keep_generations = None, True  # CURRENT is damaged: keep them until a rebuild is published
         for entry in self.root.iterdir():
-            if entry.name.startswith(".stage-") or (entry.name.startswith("gen-") and entry != live):
+            stale_generation = entry.name.startswith("gen-") and entry != live and not keep_generations
+            if entry.name.startswith(".stage-") or stale_generation:
                 shutil.rmtree(entry, ignore_errors=True)
 
     def commit(self, progress: bool = False) -> CommitStats:
         """Encode what is new, build the vectors and publish the staged store as the live generation."""
+        with writing(self.root):
+            return self._commit(progress)
+
+    def _commit(self, progress: bool) -> CommitStats:
         assert self.stage is not None
         store, stage = self.store, self.stage
         keys = [(tid, seq, text_hash(text), text) for tid, seq, text in store.key_texts()]
@@ -249,6 +292,7 @@ class IndexWriter:
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
         conferences = store.count("conferences")
+        sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})
         store.close()
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
@@ -258,20 +302,22 @@ class IndexWriter:
         for name in (STORE, VECTORS, MANIFEST):
             _fsync_file(stage / name)
         _fsync_dir(stage)
-        self._publish(stage)
+        self._publish(stage, sources)
         self.stage = None
         return CommitStats(passages=index.ntotal, encoded=len(todo), conferences=conferences)
 
-    def _publish(self, stage: Path) -> None:
-        previous = _generation(self.root)
-        number = int(previous.name.split("-")[1]) + 1 if previous else 1
+    def _publish(self, stage: Path, sources: list[str]) -> None:
+        try:
+            previous = _generation(self.root)
+        except IndexProblem:
+            previous = None
+        # The list of sources lives beside CURRENT too, so `pressroom doctor` can rebuild a damaged generation.
+        _replace_atomically(self.root / SOURCES, json.dumps(sources, indent=1) + "\n")
+        numbers = [int(p.name[4:]) for p in self.root.glob("gen-*") if p.name[4:].isdigit()]
+        number = max(numbers, default=0) + 1
         target = self.root / f"gen-{number:06d}"
         os.rename(stage, target)
-        tmp = self.root / f".{CURRENT}.tmp"
-        tmp.write_text(target.name + "\n", "utf-8")
-        _fsync_file(tmp)
-        os.replace(tmp, self.root / CURRENT)  # the commit point
-        _fsync_dir(self.root)
+        _replace_atomically(self.root / CURRENT, target.name + "\n")  # the commit point
         if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
 

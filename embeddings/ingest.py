@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .encoder import Encoder
 from .errors import PressroomError, TranscriptError
-from .index import IndexWriter
+from .index import IndexWriter, writing
 from .qa import read_qa
 from .records import Conference
 from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript, sidecar_path
@@ -100,7 +100,7 @@ def ingest(
     """
     report = IngestReport()
     files, report.rejected = discover(paths)
-    with IndexWriter(root, encoder, rebuild=rebuild) as writer:
+    with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
         store = writer.store
         report.passages_before = store.count("keys")
         changed = False

@@ -1,19 +1,14 @@
-"""The `pressroom` command as a user runs it: JSON shape, help, bad input, and a kill mid-ingest."""
+"""The `pressroom` command as a user runs it: JSON shape, help, settings, bad input."""
 
 from __future__ import annotations
 
 import json
-import random
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, PARAPHRASE, ROOT, SEED, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, SEED, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -110,41 +105,3 @@ def test_bad_ingest_one_sentence_and_index_unchanged(cli_index: Path, tmp_path: 
     assert message in result.stderr and "Traceback" not in result.stderr
     assert tree_digest(cli_index) == before
     assert ask_json(cli_index, PARAPHRASE) == answer_before
-
-
-def _big_corpus(folder: Path, copies: int) -> None:
-    """Many distinct conferences (so encoding takes a while): the fixture with numbered variations."""
-    text = (DATA / "scio_full_conference.txt").read_text("utf-8")
-    for i in range(copies):
-        variant = text.replace(" will ", f" will in phase {i} ").replace("Last year", f"In the year {1900 + i}")
-        (folder / f"conf{i:03d}.txt").write_text(variant, "utf-8")
-
-
-def test_sigkill_during_ingest_leaves_previous_index(tmp_path: Path) -> None:
-    """Kill `pressroom ingest` at random moments: the index always answers as before or as after."""
-    root = tmp_path / "index"
-    first = run_cli("ingest", str(SEED), "--index", str(root))
-    assert first.returncode == 0, first.stderr
-    before = ask_json(root, PARAPHRASE, "-k", "1")["answers"]
-    corpus = tmp_path / "big"
-    corpus.mkdir()
-    _big_corpus(corpus, 60)
-    rng = random.Random(7)
-    outcomes = []
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "ingest", str(corpus), "--index", str(root)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(4.0, 16.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        listing = run_cli("list", "--index", str(root), "--json")
-        assert listing.returncode == 0, listing.stderr
-        count = len(json.loads(listing.stdout))
-        assert count in (1, 61)  # before or after, never in between
-        outcomes.append(count)
-        if count == 1:
-            assert ask_json(root, PARAPHRASE, "-k", "1")["answers"] == before
-    final = run_cli("ingest", str(corpus), "--index", str(root))
-    assert final.returncode == 0, final.stderr
-    assert len(json.loads(run_cli("list", "--index", str(root), "--json").stdout)) == 61
-    print("conference counts after kills:", outcomes)

@@ -80,7 +80,7 @@ def test_failed_commit_leaves_previous_index(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(faiss, "write_index", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexProblem, match=r"No space left on device.*the previous index is intact"):
         ingest([corpus], root, fake_encoder)
     assert tree_digest(root) == digest
     assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
