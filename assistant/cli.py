@@ -96,14 +96,14 @@ def ask(question: str, k: str | None, index: Path | None, model: str | None, as_
     Example:
       pressroom ask "How will Shanghai lead the integration of the Yangtze River Delta?" -k 3
     """
-    from .retrieval import Retriever
+    from .retrieval import Retriever, clean_question
 
     if question == "-":
         question = sys.stdin.read()
     settings = Settings.load(index=index, model=model, k=k)
     hits = Retriever.open(settings).search(question, settings.k)
     if as_json:
-        click.echo(json.dumps({"question": question, "answers": [h.to_json() for h in hits]},
+        click.echo(json.dumps({"question": clean_question(question), "answers": [h.to_json() for h in hits]},
                               ensure_ascii=False, indent=2))
         return
     if not hits:
