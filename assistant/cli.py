@@ -212,6 +212,51 @@ def bench() -> None:
     """Benchmarks that print tables: the product beside its baselines, measured in the same run."""
 
 
+@bench.command(name="load")
+@click.argument("url", default="http://127.0.0.1:7860")
+@click.option("--clients", default="8,32", show_default=True, help="Concurrent clients, comma-separated runs.")
+@click.option("--requests", "total", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
+              help="Questions per run.")
+@click.option("--endpoint", type=click.Choice(["api", "gradio", "both"]), default="both", show_default=True,
+              help="/api/ask, the Gradio endpoint /ask, or both.")
+@click.option("--questions", "questions_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Questions to cycle through, one per line [default: a few about the shipped transcript].")
+@json_option
+@friendly
+def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file: Path | None,
+               as_json: bool) -> None:
+    """Ask a running server many questions from concurrent clients; print errors, p50/p99 and throughput.
+
+    \b
+    Example:
+      pressroom serve &
+      pressroom bench load http://127.0.0.1:7860 --clients 8,32 --requests 2000
+    """
+    from .bench_load import DEFAULT_QUESTIONS, check_server, run_load
+
+    try:
+        counts = [int(c) for c in clients.split(",")]
+    except ValueError:
+        raise PressroomError(f"--clients must be whole numbers separated by commas (got {clients!r}).") from None
+    if any(not 1 <= c <= 1024 for c in counts):
+        raise PressroomError(f"--clients must be between 1 and 1024 (got {clients!r}).")
+    questions = (questions_file.read_text("utf-8").split("\n") if questions_file else DEFAULT_QUESTIONS)
+    questions = [q.strip() for q in questions if q.strip()]
+    endpoints = ["api", "gradio"] if endpoint == "both" else [endpoint]
+    check_server(url)
+    reports = [run_load(url, questions, clients=c, total=total, endpoint=e) for e in endpoints for c in counts]
+    if as_json:
+        click.echo(json.dumps({"url": url, "runs": [r.to_json() for r in reports]}, indent=2))
+        return
+    click.echo(f"{'endpoint':9} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
+    for r in reports:
+        row = r.to_json()
+        click.echo(f"{r.endpoint:9} {r.clients:7d} {r.requests:8d} {r.failed:6d} {row['p50_ms']:8.1f} "
+                   f"{row['p99_ms']:8.1f} {row['per_s']:7.1f}")
+        for problem in r.errors[:3]:
+            click.echo(f"  e.g. {problem}", err=True)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)
