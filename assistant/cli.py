@@ -85,30 +85,41 @@ def ingest(paths: tuple[Path, ...], index: Path | None, model: str | None, rebui
 @cli.command()
 @click.argument("question")
 @click.option("-k", "k", default=None, help="How many answers (1-50) [env PRESSROOM_K; default 5].")
+@click.option("--speaker", default=None, help="Only answers by this official (part of the name is enough).")
+@click.option("--conference", default=None, help="Only answers from conferences whose title contains this.")
+@click.option("--from", "since", default=None, help="Only conferences on or after this date (YYYY-MM-DD).")
+@click.option("--to", "until", default=None, help="Only conferences on or before this date (YYYY-MM-DD).")
 @index_option
 @model_option
 @json_option
 @friendly
-def ask(question: str, k: str | None, index: Path | None, model: str | None, as_json: bool) -> None:
+def ask(question: str, k: str | None, speaker: str | None, conference: str | None, since: str | None,
+        until: str | None, index: Path | None, model: str | None, as_json: bool) -> None:
     """Ask a question; print the best official answers verbatim. QUESTION '-' reads stdin.
+
+    "What did Gu Jun say about …" searches Gu Jun's answers only, like --speaker.
 
     \b
     Example:
       pressroom ask "How will Shanghai lead the integration of the Yangtze River Delta?" -k 3
+      pressroom ask "foreign investment" --speaker "Gu Jun" --from 2024-01-01 --json
     """
-    from .retrieval import Retriever, clean_question
+    from .retrieval import Retriever, make_filter
 
     if question == "-":
         question = sys.stdin.read()
     settings = Settings.load(index=index, model=model, k=k)
-    hits = Retriever.open(settings).search(question, settings.k)
+    where = make_filter(speaker, conference, since, until)
+    reply = Retriever.open(settings).ask(question, settings.k, where)
     if as_json:
-        click.echo(json.dumps({"question": clean_question(question), "answers": [h.to_json() for h in hits]},
-                              ensure_ascii=False, indent=2))
+        click.echo(json.dumps(reply.to_json(), ensure_ascii=False, indent=2))
         return
-    if not hits:
+    if reply.query.differs_from(reply.question):
+        click.echo(f"Searched: {reply.query.text}" + (f"  (answers by {reply.where.speaker})"
+                                                       if reply.where.speaker else "") + "\n")
+    if not reply.hits:
         click.echo("No official answer on this in the indexed transcripts.")
-    for rank, hit in enumerate(hits, 1):
+    for rank, hit in enumerate(reply.hits, 1):
         click.echo(_format_hit(rank, hit))
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from functools import cached_property
 from typing import Any
 
 from embeddings.encoder import Encoder, load_encoder
 from embeddings.errors import PressroomError
 from embeddings.index import Index, exists
 from embeddings.ingest import ingest
-from embeddings.store import Answer
+from embeddings.store import Answer, AnswerFilter
 
+from .conversation import Query, understand
 from .settings import Settings, check_k
 
 MAX_QUESTION_CHARS = 2000
@@ -54,6 +57,26 @@ class Hit:
         }
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one chat turn: what was asked, what was searched, with which filter, and the hits."""
+
+    question: str  # as typed, cleaned of control characters
+    query: Query  # what was searched (a follow-up folds in the earlier topic)
+    where: AnswerFilter
+    hits: list[Hit]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON of ``pressroom ask --json`` and ``/api/ask``."""
+        return {
+            "question": self.question,
+            "searched": self.query.text,
+            "follow_up": self.query.follow_up,
+            "filters": self.where.to_json(),
+            "answers": [h.to_json() for h in self.hits],
+        }
+
+
 def clean_question(question: object) -> str:
     """The question as searched: text with control characters removed, or a sentence saying what is wrong."""
     if not isinstance(question, str):
@@ -71,6 +94,37 @@ def clean_question(question: object) -> str:
             f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}."
         )
     return text
+
+
+def make_filter(speaker: str | None = None, conference: str | None = None, since: object = None,
+                until: object = None) -> AnswerFilter:
+    """An AnswerFilter from user input (blank means: no filter), or a sentence saying what is wrong.
+
+    Dates are ``YYYY-MM-DD``; ``since`` after ``until`` is an error rather than an empty result.
+    """
+    def text(value: str | None, name: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise PressroomError(f"{name} must be text (got {type(value).__name__}).")
+        value = clean_question(value) if value.strip() else ""
+        return value or None
+
+    def day(value: object, name: str) -> date | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise PressroomError(f"{name} must be a date like 2024-03-28 (got {str(value)[:40]!r}).") from None
+
+    where = AnswerFilter(text(speaker, "speaker"), text(conference, "conference"), day(since, "from"),
+                         day(until, "to"))
+    if where.since and where.until and where.since > where.until:
+        raise PressroomError(f"from ({where.since}) is after to ({where.until}).")
+    return where
 
 
 class Retriever:
@@ -92,14 +146,53 @@ class Retriever:
                 say(f"  skipped: {why}")
         return cls(Index.open(settings.index, model=encoder.name), encoder)
 
-    def search(self, question: str, k: int = 5) -> list[Hit]:
-        """The ``k`` best official answers to ``question``, best first."""
+    def ask(self, question: str, k: int = 5, where: AnswerFilter | None = None,
+            earlier: Sequence[str] = ()) -> Reply:
+        """Answer one chat turn: understand it in the conversation, then search.
+
+        Args:
+            question: the question as typed.
+            k: how many answers (1-50).
+            where: filters chosen by the user; a speaker named in the question ("what did Gu Jun say
+                about …") narrows them further.
+            earlier: the user's earlier questions in this conversation, oldest first.
+        """
+        k = check_k(k)
+        text = clean_question(question)
+        where = where or AnswerFilter()
+        query = understand(text, [q for q in earlier if isinstance(q, str)], self.speakers)
+        if query.speaker and not where.speaker:
+            where = replace(where, speaker=query.speaker)
+        return Reply(text, query, where, self.search(query.text, k, where))
+
+    @cached_property
+    def speakers(self) -> list[str]:
+        """The officials in the index, most answers first."""
+        return self.index.store.speakers()
+
+    def example_questions(self, n: int = 4) -> list[str]:
+        """Up to ``n`` short questions taken verbatim from journalists in the index: one sentence each."""
+        examples: list[str] = []
+        for question in self.index.store.questions():
+            sentences = [s.strip() for s in re.split(r"(?<=[?])\s+", question) if s.strip().endswith("?")]
+            fitting = [s for s in sentences if 30 <= len(s) <= 150 and s[0].isupper()]
+            if fitting and fitting[0] not in examples:
+                examples.append(fitting[0])
+            if len(examples) == n:
+                break
+        return examples
+
+    def search(self, question: str, k: int = 5, where: AnswerFilter | None = None) -> list[Hit]:
+        """The ``k`` best official answers to ``question`` that ``where`` admits, best first."""
         k = check_k(k)
         text = clean_question(question)
         if self.index.manifest.count == 0:
             return []
+        among = self.index.store.positions(where) if where else None
+        if among is not None and len(among) == 0:
+            return []
         query = self.encoder.encode([text])
-        scores, positions = self.index.search(query, k * CANDIDATES_PER_ANSWER)
+        scores, positions = self.index.search(query, k * CANDIDATES_PER_ANSWER, among)
         keys = self.index.store.keys_at([p for p in positions[0] if p >= 0])
         best: dict[str, tuple[float, int]] = {}  # answer -> (max paragraph score, paragraph)
         for score, pos in zip(scores[0], positions[0], strict=True):

@@ -1,4 +1,14 @@
-"""The web server: FastAPI with the HTTP API, and the Gradio chat mounted at /."""
+"""The web server: FastAPI with the HTTP API, security headers, and the Gradio chat mounted at / and /embed/.
+
+Routes::
+
+    /                 the chat (Gradio)
+    /embed/           the compact chat for <iframe> and <gradio-app> embedding (no header, no footer)
+    /api/ask          GET or POST: the JSON of `pressroom ask --json`
+    /healthz          index loaded, model, passage count
+    /gradio.js        Gradio's own web-component loader, served from the installed package (no CDN)
+    /embed-example    a host page that embeds the widget both ways (examples/embed.html)
+"""
 
 from __future__ import annotations
 
@@ -6,39 +16,173 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import html
+import json
+from typing import Any
+from urllib.parse import parse_qsl, unquote_to_bytes
+
 import uvicorn
-from fastapi import FastAPI, Query
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embeddings.errors import PressroomError
 
-from .retrieval import Retriever
-from .settings import Settings
+from .retrieval import Retriever, make_filter
+from .settings import PROJECT_DIR, Settings
+
+API_PARAMETERS = ("q", "k", "speaker", "conference", "from", "to")
+EMBED_EXAMPLE = PROJECT_DIR / "examples" / "embed.html"
+MAX_BODY_BYTES = 1_000_000
+
+
+class Admission:
+    """At most ``limit`` questions in flight; the next one is turned away at once (503), never queued forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_flight = 0
+
+    def enter(self) -> bool:
+        # Only the event loop's thread calls enter/leave, so a plain counter is enough.
+        if self.in_flight >= self.limit:
+            return False
+        self.in_flight += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+
+
+class SecurityHeaders:
+    """Adds frame-ancestors (who may embed us) and a few standard hardening headers to every response."""
+
+    def __init__(self, app: ASGIApp, origins: tuple[str, ...]) -> None:
+        self.app = app
+        ancestors = "*" if "*" in origins else " ".join(("'self'", *origins))
+        self.headers = [
+            (b"content-security-policy", f"frame-ancestors {ancestors}".encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []),
+                                      *(h for h in self.headers if h[0] not in names)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI:
+    """The whole web app for ``settings``: API, health, embedding helpers and both chat views."""
     from . import chat
 
     retriever = retriever or Retriever.open(settings)
-    app = FastAPI(title="Press Room", docs_url=None, redoc_url=None)
+    app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None)
+    # Gradio allows any origin unless its parent app configures CORS: this allow-list is the only one.
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.origins), allow_methods=["GET", "POST"],
+                       allow_headers=["content-type"], max_age=600)
+    app.add_middleware(SecurityHeaders, origins=settings.origins)
+    admission = Admission(settings.queue)
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    def healthz() -> dict[str, Any]:
         m = retriever.index.manifest
         return {"ok": True, "model": m.model, "passages": m.count, "conferences": m.conferences}
 
-    @app.get("/api/ask")
-    def api_ask(q: str = Query(""), k: str = Query(str(settings.k))) -> JSONResponse:
+    @app.api_route("/api/ask", methods=["GET", "POST"])
+    async def api_ask(request: Request) -> JSONResponse:
         try:
-            hits = retriever.search(q, k)
+            params = await _api_parameters(request)
         except PressroomError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"question": q, "answers": [h.to_json() for h in hits]})
+            return _error(str(exc), 400)
+        if not admission.enter():
+            return _error(f"The server is busy ({admission.limit} questions in progress); retry in a moment.",
+                          503, headers={"Retry-After": "1"})
+        try:
+            where = make_filter(params.get("speaker"), params.get("conference"), params.get("from"),
+                                params.get("to"))
+            reply = await run_in_threadpool(retriever.ask, params.get("q", ""), params.get("k", settings.k),
+                                            where)
+        except PressroomError as exc:
+            return _error(str(exc), 400)
+        finally:
+            admission.leave()
+        return JSONResponse(reply.to_json())
 
-    return chat.mount(app, retriever, settings.k)
+    @app.get("/gradio.js")
+    def gradio_js() -> Response:
+        # Gradio's loader imports ./assets/index-<hash>.js, which the mounted app serves at /assets/.
+        return FileResponse(chat.web_component_loader(), media_type="text/javascript")
+
+    @app.get("/embed-example")
+    def embed_example(request: Request) -> HTMLResponse:
+        base = str(request.base_url).rstrip("/")
+        page = EMBED_EXAMPLE.read_text("utf-8").replace("http://127.0.0.1:7860", html.escape(base, quote=True))
+        return HTMLResponse(page)
+
+    chat.mount(app, retriever, settings, path="/embed", compact=True)
+    return chat.mount(app, retriever, settings, path="/", compact=False)
+
+
+async def _api_parameters(request: Request) -> dict[str, str]:
+    """The parameters of an /api/ask request (query string, or a JSON object body), strictly checked."""
+    raw = request.scope.get("query_string", b"")
+    try:
+        for key, value in parse_qsl(raw.decode("ascii"), keep_blank_values=True):
+            unquote_to_bytes(key).decode("utf-8")
+            unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        raise PressroomError("The query string is not valid UTF-8; percent-encode the question as UTF-8.") from None
+    params: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key in params:
+            raise PressroomError(f"The parameter {key!r} is given twice.")
+        params[key] = value
+    if request.method == "POST":
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise PressroomError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
+        try:
+            data = json.loads(body.decode("utf-8")) if body.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.') from None
+        if not isinstance(data, dict):
+            raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.')
+        for key, value in data.items():
+            if key in params:
+                raise PressroomError(f"The parameter {key!r} is given twice.")
+            params[key] = value
+    unknown = sorted(set(params) - set(API_PARAMETERS))
+    if unknown:
+        raise PressroomError(f"Unknown parameter {unknown[0]!r}; known parameters: {', '.join(API_PARAMETERS)}.")
+    if "q" not in params:
+        raise PressroomError("The question is missing: add ?q=… (e.g. /api/ask?q=Yangtze+River+Delta&k=3).")
+    return params
+
+
+def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 def run(settings: Settings) -> None:
+    """Serve until interrupted."""
     app = build_app(settings)
-    print(f"Press Room is answering on http://{settings.host}:{settings.port}/", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    print(f"Press Room is answering on http://{settings.host}:{settings.port}/ "
+          f"(widget: /embed/, API: /api/ask, example host page: /embed-example)", flush=True)
+    # A large h11 limit lets an over-long question reach /api/ask and get its one-sentence 400.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+
+
+__all__ = ["Admission", "build_app", "run"]

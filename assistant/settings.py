@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -28,6 +29,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     origins: tuple[str, ...] = ()  # origins allowed to embed the chat or call the API
+    concurrency: int = 4  # questions answered at once by the chat (Gradio's own default is 1)
+    queue: int = 64  # questions waiting or running, per entry point; beyond it: 503, never a hang
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -54,6 +57,15 @@ class Settings:
         check_k(self.k)
         if not 1 <= self.port <= 65535:
             raise PressroomError(f"port must be between 1 and 65535 (got {self.port}).")
+        if not 1 <= self.concurrency <= 64:
+            raise PressroomError(f"concurrency must be between 1 and 64 (got {self.concurrency}).")
+        if not 1 <= self.queue <= 10_000:
+            raise PressroomError(f"queue must be between 1 and 10000 (got {self.queue}).")
+        for origin in self.origins:
+            if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise PressroomError(
+                    f"origins must be like https://news.example.org (scheme and host, no path); got {origin!r}."
+                )
         return self
 
 
@@ -72,7 +84,7 @@ def check_k(k: object) -> int:
 def _convert(name: str, value: Any, where: str) -> Any:
     if name in ("index", "data"):
         return Path(value).expanduser()
-    if name in ("k", "port"):
+    if name in ("k", "port", "concurrency", "queue"):
         try:
             return int(value)
         except (TypeError, ValueError):

@@ -137,13 +137,22 @@ class Index:
             )
         return cls(directory, manifest, store, vectors)
 
-    def search(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` (scores, positions) per query vector; positions are -1 where fewer exist."""
-        n = max(1, min(n, self.manifest.count))
-        if self.manifest.count == 0:
+    def search(self, queries: np.ndarray, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` (scores, positions) per query vector; positions are -1 where fewer exist.
+
+        ``among`` restricts the search to these positions (a filter), inside FAISS rather than after it,
+        so a narrow filter still gets its ``n`` best.
+        """
+        total = self.manifest.count if among is None else len(among)
+        n = max(1, min(n, total))
+        if total == 0:
             empty = np.zeros((len(queries), 0))
             return empty.astype(np.float32), empty.astype(np.int64)
-        return self.vectors.search(np.ascontiguousarray(queries, dtype=np.float32), n)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if among is None:
+            return self.vectors.search(queries, n)
+        selector = faiss.IDSelectorBatch(np.ascontiguousarray(among, dtype=np.int64))
+        return self.vectors.search(queries, n, params=faiss.SearchParameters(sel=selector))
 
     def close(self) -> None:
         self.store.close()

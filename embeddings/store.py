@@ -86,6 +86,27 @@ class ConferenceInfo:
     passages: int
 
 
+@dataclass(frozen=True)
+class AnswerFilter:
+    """Which answers a search may return: by speaker, conference and date range (all optional).
+
+    ``speaker`` and ``conference`` match case-insensitively anywhere in the speaker's name and in the
+    conference's title (or its exact id); ``since``/``until`` bound the conference date, inclusive.
+    """
+
+    speaker: str | None = None
+    conference: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.speaker, self.conference, self.since, self.until))
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"speaker": self.speaker, "conference": self.conference,
+                "from": _iso(self.since), "to": _iso(self.until)}
+
+
 def _day(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -248,6 +269,41 @@ class Store:
         rows = self.db.execute("SELECT text FROM paragraphs WHERE turn_id = ? ORDER BY seq", (tid,))
         return "\n\n".join(r[0] for r in rows)
 
+    def positions(self, where: AnswerFilter) -> np.ndarray:
+        """FAISS rows (int64, ascending) of the keys of answers that ``where`` admits."""
+        clauses, args = [], []
+        if where.speaker:
+            clauses.append("instr(lower(t.speaker), lower(?)) > 0")
+            args.append(where.speaker.strip())
+        if where.conference:
+            clauses.append("(instr(lower(c.title), lower(?)) > 0 OR c.id = ?)")
+            args += [where.conference.strip(), where.conference.strip()]
+        if where.since:
+            clauses.append("coalesce(c.held, c.published) >= ?")
+            args.append(where.since.isoformat())
+        if where.until:
+            clauses.append("coalesce(c.held, c.published) <= ?")
+            args.append(where.until.isoformat())
+        sql = ("SELECT k.pos FROM keys k JOIN turns t ON t.id = k.turn_id JOIN conferences c ON c.id = t.conference_id"
+               + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY k.pos")
+        return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
+
+    def questions(self, limit: int = 200) -> list[str]:
+        """Journalists' questions that got an answer, in conference order (for example questions)."""
+        rows = self.db.execute(
+            """SELECT q.id FROM turns q WHERE q.kind = 'question'
+                 AND EXISTS (SELECT 1 FROM turns a WHERE a.replies_to = q.id AND a.kind = 'answer')
+               ORDER BY q.conference_id, q.seq LIMIT ?""", (limit,))
+        return [self._turn_text(r[0]) for r in rows.fetchall()]
+
+    def speakers(self) -> list[str]:
+        """Names of the officials who answered or briefed, most answers first."""
+        rows = self.db.execute(
+            "SELECT speaker FROM turns WHERE kind IN ('answer', 'statement') GROUP BY speaker "
+            "ORDER BY count(*) DESC, speaker"
+        )
+        return [r[0] for r in rows]
+
     def conferences(self) -> list[ConferenceInfo]:
         rows = self.db.execute(
             """SELECT c.id, c.title, coalesce(c.held, c.published),
@@ -268,4 +324,4 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-__all__ = ["MIN_KEY_WORDS", "Answer", "ConferenceInfo", "Store", "turn_id"]
+__all__ = ["MIN_KEY_WORDS", "Answer", "AnswerFilter", "ConferenceInfo", "Store", "turn_id"]
