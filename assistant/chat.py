@@ -22,7 +22,7 @@ from .settings import Settings
 
 NO_ANSWER = "No official answer on this in the indexed transcripts."
 FURTHER_ANSWERS = 4  # folded below the best one
-ANYONE = ""
+ANYONE = ""  # the empty choice of a filter: no filter
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:\"'])")
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d+)?(?:/[A-Za-z0-9._~/%\-?=&+,;]*)?")
@@ -86,31 +86,23 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
     return messages
 
 
-def _user_questions(history: list[Any]) -> list[str]:
-    """The user's earlier questions from Gradio's message history (content is text or a list of parts)."""
-    out = []
-    for message in history or []:
-        if not isinstance(message, dict) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, list):
-            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-        if isinstance(content, str) and content.strip():
-            out.append(content)
-    return out
-
-
 def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False) -> gr.Blocks:
-    """The chat page (or, ``compact``, the embeddable widget) over ``retriever``."""
+    """The chat page (or, ``compact``, the embeddable widget) over ``retriever``.
 
-    def respond(message: str, history: list[Any], speaker: str, conference: str, since: str,
-                until: str) -> list[gr.ChatMessage] | str:
+    A plain Chatbot rather than ChatInterface: the user's own message is escaped before it is shown too
+    (ChatInterface would render it as Markdown), and the questions as typed are kept in a State for
+    follow-ups.
+    """
+
+    def respond(message: str, history: list[Any], earlier: list[str], speaker: str, conference: str,
+                since: str, until: str) -> tuple[str, list[Any], list[str]]:
+        history = [*(history or []), gr.ChatMessage(role="user", content=as_text(message or ""))]
         try:
             where = make_filter(speaker, conference, since, until)
-            reply = retriever.ask(message, settings.k, where, _user_questions(history))
+            reply = retriever.ask(message, settings.k, where, earlier or [])
         except PressroomError as exc:
-            return as_text(str(exc))
-        return format_reply(reply)
+            return message, [*history, gr.ChatMessage(role="assistant", content=as_text(str(exc)))], earlier
+        return "", [*history, *format_reply(reply)], [*(earlier or []), reply.question]
 
     def ask(q: str, k: int = settings.k, speaker: str = "", conference: str = "", since: str = "",
             until: str = "") -> dict[str, Any]:
@@ -120,36 +112,34 @@ def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False
         except PressroomError as exc:
             raise gr.Error(str(exc)) from None
 
-    speakers = [ANYONE, *retriever.speakers]
-    conferences = [ANYONE, *(c.title for c in retriever.index.store.conferences())]
-    examples = [[q] for q in retriever.example_questions()]
+    examples = [] if compact else retriever.example_questions()  # the widget must fit 400×600
     with gr.Blocks(title="Press Room", fill_height=True, analytics_enabled=False) as blocks:
         if not compact:
             gr.Markdown("# Press Room\nAsk what officials said at press conferences. Every reply is the "
                         "**official answer, verbatim**, with who said it, when, and in reply to whom.")
-        gr.ChatInterface(
-            respond,
-            chatbot=gr.Chatbot(label="Press Room", height="70vh" if not compact else 440, sanitize_html=True,
-                               render_markdown=True, latex_delimiters=[], buttons=["copy"], feedback_options=None,
-                               placeholder="Ask about what officials said, e.g. the Yangtze River Delta."),
-            textbox=gr.Textbox(placeholder="Ask a question…", submit_btn=True, max_length=2000,
-                               show_label=False),
-            additional_inputs=[
-                # render=False: ChatInterface renders them inside its Filters accordion.
-                gr.Dropdown(speakers, value=ANYONE, label="Speaker", allow_custom_value=True, render=False),
-                gr.Dropdown(conferences, value=ANYONE, label="Conference", allow_custom_value=True,
-                            render=False),
-                gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2024-01-01", render=False),
-                gr.Textbox(label="To (YYYY-MM-DD)", placeholder="2024-12-31", render=False),
-            ],
-            additional_inputs_accordion=gr.Accordion("Filters", open=False),
-            examples=examples or None,
-            cache_examples=False,
-            api_name="chat",
-            api_visibility="undocumented",
-            fill_height=True,
-            autofocus=not compact,
+        chatbot = gr.Chatbot(
+            label="Press Room", show_label=False, height=None if not compact else 420, scale=1,
+            sanitize_html=True, render_markdown=True, latex_delimiters=[], buttons=["copy"],
+            feedback_options=None, elem_id="chat",
+            placeholder="Ask what an official said, e.g. about the Yangtze River Delta.",
         )
+        earlier = gr.State([])
+        question = gr.Textbox(placeholder="Ask a question…", show_label=False, submit_btn=True,
+                              max_length=2000, autofocus=not compact, elem_id="question")
+        with gr.Accordion("Filters", open=False):
+            with gr.Row():
+                speaker = gr.Dropdown([ANYONE, *retriever.speakers], value=ANYONE, label="Speaker",
+                                      allow_custom_value=True)
+                conference = gr.Dropdown([ANYONE, *(c.title for c in retriever.index.store.conferences())],
+                                         value=ANYONE, label="Conference", allow_custom_value=True)
+            with gr.Row():
+                since = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2024-01-01")
+                until = gr.Textbox(label="To (YYYY-MM-DD)", placeholder="2024-12-31")
+        if examples:
+            gr.Examples([[q] for q in examples], inputs=[question], label="Questions journalists asked")
+        question.submit(respond, [question, chatbot, earlier, speaker, conference, since, until],
+                        [question, chatbot, earlier], api_visibility="undocumented", show_progress="minimal")
+        chatbot.clear(lambda: [], None, earlier, api_visibility="undocumented")
         gr.api(ask, api_name="ask", concurrency_limit=settings.concurrency)
     return blocks
 

@@ -19,7 +19,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import html
 import json
 from typing import Any
-from urllib.parse import parse_qsl, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -138,10 +138,9 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
 async def _api_parameters(request: Request) -> dict[str, str]:
     """The parameters of an /api/ask request (query string, or a JSON object body), strictly checked."""
     raw = request.scope.get("query_string", b"")
-    try:
-        for key, value in parse_qsl(raw.decode("ascii"), keep_blank_values=True):
-            unquote_to_bytes(key).decode("utf-8")
-            unquote_to_bytes(value).decode("utf-8")
+    try:  # Starlette would quietly turn bad bytes into U+FFFD; say so instead.
+        for piece in raw.replace(b"=", b"&").split(b"&"):
+            unquote_to_bytes(piece).decode("utf-8")
     except UnicodeDecodeError:
         raise PressroomError("The query string is not valid UTF-8; percent-encode the question as UTF-8.") from None
     params: dict[str, Any] = {}

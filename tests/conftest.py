@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -114,3 +121,104 @@ def tree_digest(folder: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+# --- live servers ----------------------------------------------------------------------------------
+
+HOSTILE = DATA / "hostile_transcript.txt"
+
+
+@pytest.fixture(scope="session")
+def served_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
+    """The index behind the live server: the seed, the full-conference fixture and a hostile transcript."""
+    from embeddings.ingest import ingest
+
+    folder = tmp_path_factory.mktemp("served")
+    sources = folder / "sources"
+    sources.mkdir()
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt", HOSTILE):
+        shutil.copy(path, sources / path.name)
+    report = ingest([sources], folder / "index", real_encoder)
+    assert report.ok and len(report.added) == 3
+    return folder / "index"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`pressroom serve` in a subprocess on 127.0.0.1: started, waited for, stopped."""
+
+    def __init__(self, index: Path, *flags: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+        full_env.update(env or {})
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "assistant.cli", "serve", "--index", str(index), "--port", str(self.port),
+             *flags], cwd=ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the server did not answer within 180 s:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class HostPage:
+    """examples/embed.html served from another origin (another port), pointing at a Press Room server."""
+
+    def __init__(self, folder: Path) -> None:
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+        handler.log_message = lambda *args: None  # type: ignore[method-assign]
+        self.folder = folder
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def point_at(self, server_url: str) -> str:
+        page = (ROOT / "examples" / "embed.html").read_text("utf-8").replace("http://127.0.0.1:7860", server_url)
+        (self.folder / "embed.html").write_text(page, "utf-8")
+        return self.origin + "/embed.html"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.fixture(scope="session")
+def host_page(tmp_path_factory: pytest.TempPathFactory):
+    page = HostPage(tmp_path_factory.mktemp("host"))
+    yield page
+    page.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(served_index: Path, host_page: HostPage):
+    """The real server (real model, real FAISS) over ``served_index``, allowing the host page's origin."""
+    server = Server(served_index, "--origins", host_page.origin)
+    yield server
+    server.stop()
