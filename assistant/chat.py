@@ -26,7 +26,6 @@ ANYONE = ""  # the empty choice of a filter: no filter
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:\"'])")
 _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d+)?(?:/[A-Za-z0-9._~/%\-?=&+,;]*)?")
-_TITLE_UNSAFE = re.compile(r"[\\`*_{}\[\]()#<>|~$]")
 
 # System fonts only: Gradio's default theme would fetch Google Fonts, and the page must not call out.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
@@ -61,10 +60,10 @@ def format_hit(hit: Hit) -> str:
 
 
 def card_title(rank: int, hit: Hit) -> str:
-    """The one-line title of a folded answer (shown as plain text, so stripped of markup characters)."""
+    """The one-line title of a folded answer (Gradio renders it as Markdown, so it is escaped too)."""
     a = hit.answer
     day = a.date.isoformat() if a.date else "date unknown"
-    return _TITLE_UNSAFE.sub("", f"{rank}. {a.speaker} — {a.conference}, {day}")
+    return as_text(f"{rank}. {a.speaker} — {a.conference}, {day}")
 
 
 def format_reply(reply: Reply) -> list[gr.ChatMessage]:

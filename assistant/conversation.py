@@ -17,7 +17,7 @@ MAX_TOPIC_CHARS = 1000  # of the earlier question folded into a follow-up
 FOLLOW_UP_MAX_WORDS = 9  # longer questions that merely mention "this" or "it" stand on their own
 
 # "and …", "what about …", "how about …" open a follow-up; the connector itself carries no topic.
-_CONNECTOR = re.compile(r"^\s*(?:and|also|but|so|then|what about|how about|and what about|and how about)\b[\s,]*",
+_CONNECTOR = re.compile(r"^\s*(?:and what about|and how about|what about|how about|and|also|but|so|then)\b[\s,]*",
                         re.IGNORECASE)
 # Words that point back to the earlier topic.
 _ANAPHOR = re.compile(r"\b(?:that|this|it|its|they|them|their|those|these|there|the same|he|she|him|her)\b",

@@ -91,7 +91,7 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
     app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None)
     # Gradio allows any origin unless its parent app configures CORS: this allow-list is the only one.
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.origins), allow_methods=["GET", "POST"],
-                       allow_headers=["content-type"], max_age=600)
+                       allow_headers=["*"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=settings.origins)
     admission = Admission(settings.queue)
 

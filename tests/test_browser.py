@@ -1,0 +1,172 @@
+"""What a user sees, in a real browser (Debian's chromium via Playwright) against the real server.
+
+The widget is embedded in a host page served from another origin; answers must appear verbatim with their
+attribution; nothing typed or ingested may run script, restyle the page or make a link; the page must not
+call out to the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import HOSTILE, SEED, SEED_QUESTION, HostPage, Server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+ANSWER_TIMEOUT_MS = 120_000
+XSS = [
+    "<img src=x onerror=alert(1)>",
+    "[x](javascript:alert(1))",
+    "<script>alert(1)</script>",
+    "<svg onload=alert(1)>",
+    '"><iframe src="javascript:alert(1)">',
+    "**bold** _italic_ # heading",
+    "<style>body{display:none}</style>",
+    "<a href=http://evil.example>click</a>",
+    "![img](http://evil.example/x.png)",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Browser tests need Debian's chromium: apt-get install -y chromium (make test does it).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """A browser page that records every request's host and every dialog (alert, confirm, prompt)."""
+
+    def __init__(self, browser, width: int = 1100, height: int = 900) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": height})
+        self.hosts: set[str] = set()
+        self.dialogs: list[str] = []
+        self.page.on("request", lambda r: self.hosts.add(re.sub(r"^\w+://([^/]*).*$", r"\1", r.url)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: $SCREENSHOT_DIR (e.g. docs/, to refresh the README's) or the test's tmp folder."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def ask(scope, question: str) -> str:
+    """Type ``question`` into the chat inside ``scope`` (a page or frame); the text of the first reply."""
+    bots = scope.locator("[data-testid=bot]")
+    before = bots.count()
+    box = scope.get_by_placeholder("Ask a question…")
+    box.fill(question)
+    box.press("Enter")
+    bots.nth(before).wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return bots.nth(before).inner_text()
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def best_answer_paragraphs(server: Server, question: str) -> list[str]:
+    """The paragraphs of the best answer, as /api/ask gives them; each checked to be in the source file."""
+    best = httpx.get(server.url + "/api/ask", params={"q": question, "k": 1}, timeout=60).json()["answers"][0]
+    source = SEED.read_text("utf-8")
+    assert best["speaker"] == "Gu Jun" and all(p in source for p in best["paragraphs"])
+    return best["paragraphs"]
+
+
+@pytest.mark.parametrize("way", ["iframe", "web component"])
+def test_embedded_widget_quotes_the_answer_verbatim(browser, live_server: Server, host_page: HostPage,
+                                                     tmp_path: Path, way: str) -> None:
+    watch = Watch(browser, 1000, 800)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        scope = (watch.page.frame_locator("#press-room-iframe") if way == "iframe"
+                 else watch.page.locator("#press-room-component"))
+        reply = squash(ask(scope, SEED_QUESTION))
+        for paragraph in best_answer_paragraphs(live_server, SEED_QUESTION):
+            assert squash(paragraph) in reply
+        assert "Gu Jun" in reply and "2024-03-28" in reply
+        assert "In reply to Southern Metropolis Daily" in reply
+        assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in reply
+        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / f"widget-{way.replace(' ', '-')}.png"))
+        assert watch.hosts == {"127.0.0.1:" + str(live_server.port), host_page.origin.split("//")[1]}
+    finally:
+        watch.close()
+
+
+def test_chat_page_answers_folds_more_and_follows_up(browser, live_server: Server, tmp_path: Path) -> None:
+    watch = Watch(browser)
+    try:
+        watch.page.goto(live_server.url + "/")
+        first = squash(ask(watch.page, SEED_QUESTION))
+        assert "Gu Jun" in first and "Southern Metropolis Daily" in first
+        follow = squash(ask(watch.page, "and who is responsible for that?"))
+        assert follow.startswith("Searched for: " + SEED_QUESTION[:40])
+        cards = re.findall(r"^\s*\d\. .+ — .+", watch.page.locator("#chat").inner_text(), re.MULTILINE)
+        assert cards and cards[0].strip().startswith("2. ")  # further answers, folded
+        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / "chat.png"), full_page=True)
+        assert watch.hosts == {"127.0.0.1:" + str(live_server.port)}  # nothing calls out to the internet
+    finally:
+        watch.close()
+
+
+def _assert_inert(watch: Watch) -> None:
+    """Nothing ran, nothing was added: no dialog, no script/style/iframe/img, links only to http(s)."""
+    chat = watch.page.locator("#chat")
+    assert watch.dialogs == []
+    for tag in ("script", "iframe", "img", "svg[onload]", "b", "h1", "em:text-is('italic')", "strong:text-is('bold')"):
+        assert chat.locator(tag).count() == 0, tag
+    styles = chat.locator("style").evaluate_all("styles => styles.map(s => s.textContent)")
+    assert not [css for css in styles if "body" in css or "display" in css]  # Gradio's icons carry their own
+    for href in chat.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
+        assert href.startswith(("http://english.scio.gov.cn/", "http://example.org/")), href
+    assert watch.page.locator("body").is_visible()
+
+
+def test_typed_xss_is_shown_as_text(browser, live_server: Server) -> None:
+    watch = Watch(browser)
+    try:
+        watch.page.goto(live_server.url + "/")
+        for attack in XSS:
+            ask(watch.page, attack + " foreign trade")
+            shown = watch.page.locator("[data-testid=user]").last.inner_text()
+            assert squash(shown) == squash(attack + " foreign trade")
+        _assert_inert(watch)
+    finally:
+        watch.close()
+
+
+def test_xss_planted_in_a_transcript_is_shown_as_text(browser, live_server: Server) -> None:
+    watch = Watch(browser)
+    try:
+        watch.page.goto(live_server.url + "/")
+        reply = ask(watch.page, "What about bamboo exports?")
+        planted = HOSTILE.read_text("utf-8")
+        for line in ("Bamboo exports grew strongly this year <img src=x onerror=alert('answer')>",
+                     "Growers can read the rules at [the portal](javascript:alert('link')) and **bold**",
+                     "<style>body{display:none}</style> every weekday"):
+            assert line in planted and line in reply
+        assert "<script>alert('question')</script>" in reply  # the journalist's question, as text
+        assert "Hostile <img src=x onerror=alert('title')> conference" in reply
+        _assert_inert(watch)
+    finally:
+        watch.close()

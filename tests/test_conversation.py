@@ -1,0 +1,64 @@
+"""Follow-ups and speakers named in the question: what is actually searched, and what it finds."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.conversation import understand
+
+from .conftest import SEED_QUESTION
+
+SPEAKERS = ["Gu Jun", "Wang Wentao", "Chen Hong", "Li Ming"]
+
+
+@pytest.mark.parametrize(
+    ("question", "earlier", "text", "speaker", "follow_up"),
+    [
+        ("How will Shanghai lead the Yangtze River Delta?", [], "How will Shanghai lead the Yangtze River Delta?",
+         None, False),
+        ("and who is responsible for that?", ["Shanghai's plan for the Yangtze River Delta"],
+         "Shanghai's plan for the Yangtze River Delta who is responsible for that?", None, True),
+        ("And what about foreign investment?", ["Shanghai's free trade zone"],
+         "Shanghai's free trade zone foreign investment?", None, True),
+        ("what did Gu Jun say about that?", ["the Yangtze River Delta"], "the Yangtze River Delta that", "Gu Jun",
+         True),
+        ("What did Mr. Wang say about cross-border e-commerce?", [], "cross-border e-commerce", "Wang Wentao",
+         False),
+        ("What has Chen Hong said on export credit insurance?", ["ports"], "export credit insurance", "Chen Hong",
+         False),
+        # Not a known speaker: the question is searched as typed.
+        ("What did the minister of finance say about bonds?", [], "What did the minister of finance say about bonds?",
+         None, False),
+        # A long question that happens to contain "this" stands on its own.
+        ("What is this year's target for the share of high-tech products in exports, and how will it be met?",
+         ["ports"], "What is this year's target for the share of high-tech products in exports, and how will it "
+         "be met?", None, False),
+        # No earlier topic: a follow-up-looking question is searched as it is.
+        ("and who is responsible for that?", [], "and who is responsible for that?", None, False),
+    ],
+)
+def test_understand(question: str, earlier: list[str], text: str, speaker: str | None, follow_up: bool) -> None:
+    query = understand(question, earlier, SPEAKERS)
+    assert (query.text, query.speaker, query.follow_up) == (text, speaker, follow_up)
+
+
+def test_the_topic_is_the_last_standalone_question() -> None:
+    earlier = ["foreign trade in 2024", "and what about ports?", "who is in charge of that?"]
+    assert understand("and the timeline for it?", earlier, SPEAKERS).text.startswith("foreign trade in 2024 ")
+    earlier.append("How will Shanghai build an international shipping center?")
+    assert understand("and the timeline for it?", earlier, SPEAKERS).text.startswith("How will Shanghai build")
+
+
+@pytest.mark.slow
+def test_follow_up_is_searched_with_the_seed_topic(retriever) -> None:
+    reply = retriever.ask("and who is responsible for that?", 3, earlier=[SEED_QUESTION])
+    assert reply.query.follow_up and reply.query.text.startswith(SEED_QUESTION)
+    assert reply.hits[0].answer.speaker == "Gu Jun"
+    assert reply.to_json()["searched"] == reply.query.text
+
+
+@pytest.mark.slow
+def test_speaker_named_in_text_filters_the_hits(retriever) -> None:
+    reply = retriever.ask("What did Wang Wentao say about foreign trade?", 10)
+    assert reply.where.speaker == "Wang Wentao" and reply.hits
+    assert {h.answer.speaker for h in reply.hits} == {"Wang Wentao"}
