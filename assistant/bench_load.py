@@ -72,7 +72,8 @@ async def _ask_api(client: httpx.AsyncClient, question: str, k: int) -> tuple[st
 
 async def _ask_gradio(client: httpx.AsyncClient, question: str, k: int) -> tuple[str, str | None]:
     """One call of the chat's `/ask` endpoint over Gradio's HTTP protocol."""
-    start = await client.post("/gradio_api/call/ask", json={"data": [question]})
+    # All inputs in order (q, k, speaker, conference, from, to): the raw protocol fills no defaults.
+    start = await client.post("/gradio_api/call/ask", json={"data": [question, k, "", "", "", ""]})
     if start.status_code != 200:
         return str(start.status_code), start.text[:200]
     event_id = start.json()["event_id"]

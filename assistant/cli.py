@@ -172,10 +172,15 @@ def list_(index: Path | None, as_json: bool) -> None:
 @click.option("-k", "k", default=None, help="Answers per question [env PRESSROOM_K; default 5].")
 @click.option("--origins", default=None,
               help="Comma-separated origins allowed to embed or call the app [env PRESSROOM_ORIGINS].")
+@click.option("--concurrency", default=None, help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
+@click.option("--queue", default=None,
+              help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
 @friendly
 def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
-          origins: str | None) -> None:
-    """Start the web chat, the embeddable widget and the HTTP API.
+          origins: str | None, concurrency: str | None, queue: str | None) -> None:
+    """Start the web chat, the embeddable widget (/embed/) and the HTTP API (/api/ask).
+
+    It binds to 127.0.0.1 unless --host says otherwise (e.g. --host 0.0.0.0 for all interfaces).
 
     \b
     Example:
@@ -183,7 +188,8 @@ def serve(index: Path | None, model: str | None, host: str | None, port: str | N
     """
     from .server import run
 
-    run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins))
+    run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins,
+                      concurrency=concurrency, queue=queue))
 
 
 @cli.command()

@@ -143,6 +143,12 @@ def served_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path
     return folder / "index"
 
 
+@pytest.fixture(scope="session")
+def served_digest(served_index: Path) -> str:
+    """The served index's digest as built: every request later must leave it exactly so."""
+    return tree_digest(served_index)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -217,7 +223,7 @@ def host_page(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def live_server(served_index: Path, host_page: HostPage):
+def live_server(served_index: Path, served_digest: str, host_page: HostPage):
     """The real server (real model, real FAISS) over ``served_index``, allowing the host page's origin."""
     server = Server(served_index, "--origins", host_page.origin)
     yield server

@@ -170,3 +170,30 @@ def test_xss_planted_in_a_transcript_is_shown_as_text(browser, live_server: Serv
         _assert_inert(watch)
     finally:
         watch.close()
+
+
+TYPED = {
+    "empty": ("", "The question is empty"),
+    "whitespace": ("   \t ", "The question is empty"),
+    "emoji": ("🚢 foreign trade 📈", "— "),
+    "RTL marks": ("\u202etrade\u202c foreign \u200f", "— "),
+    "control characters": ("trade\x1b[31m\x07 policy", "— "),
+    "lone surrogate": ("trade \ud800 policy", "— "),
+    "SQL": ("trade'; DROP TABLE turns; --", "— "),
+    "2,000 characters": ("exports " * 250, "— "),
+}
+
+
+def test_odd_input_typed_into_the_chat(browser, live_server: Server, served_index: Path, served_digest: str) -> None:
+    from .conftest import tree_digest
+
+    watch = Watch(browser)
+    try:
+        watch.page.goto(live_server.url + "/")
+        for question, expected in TYPED.values():
+            reply = ask(watch.page, question)
+            assert expected in reply and "Traceback" not in reply, (question, reply[:200])
+        _assert_inert(watch)
+    finally:
+        watch.close()
+    assert tree_digest(served_index) == served_digest

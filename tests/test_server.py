@@ -209,3 +209,11 @@ def test_overload_gets_a_clean_503(served_index: Path) -> None:
     busy = [r for r in responses if r.status_code == 503]
     assert busy and codes.count(200) >= 1
     assert all("busy" in r.json()["error"] and r.headers["retry-after"] == "1" for r in busy)
+
+
+def test_the_index_is_unchanged_by_all_of_the_above(live_server: Server, served_index: Path,
+                                                    served_digest: str) -> None:
+    from .conftest import tree_digest
+
+    assert tree_digest(served_index) == served_digest
+    assert api(live_server, path="/healthz").json()["ok"]
