@@ -47,12 +47,15 @@ class Manifest:
     count: int  # vectors in the FAISS index == rows of the key table
     conferences: int
     created: str
+    backend: str = "torch"  # what computed the vectors; indexes older than the field were all built by torch
+    vectors: str = "flat"  # the FAISS index kind (see build_vectors); older indexes were all flat
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text("utf-8"))
-            fields = {k: data[k] for k in cls.__dataclass_fields__}
+            optional = {"backend", "vectors"}
+            fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional}
             manifest = cls(**fields)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexProblem(
@@ -248,6 +251,14 @@ class IndexWriter:
                     f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
                     f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
                 )
+            backend = getattr(self.encoder, "backend", "")
+            if manifest.backend != backend:
+                # Same vector space, so searching across backends is fine; one index is still built by one.
+                torch = " or add `--model all-MiniLM-L6-v2-torch`" if manifest.backend == "torch" else ""
+                raise IndexProblem(
+                    f"The index at {self.root} was encoded by {manifest.backend!r}, this encoder is {backend!r}; "
+                    f"adding to it would mix the two. Run `pressroom ingest --rebuild`{torch}."
+                )
             src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
             dst = sqlite3.connect(self.stage / STORE)
             with dst:
@@ -297,6 +308,7 @@ class IndexWriter:
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
             conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
+            backend=getattr(self.encoder, "backend", ""),
         )
         (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
         for name in (STORE, VECTORS, MANIFEST):
