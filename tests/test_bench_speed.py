@@ -1,0 +1,42 @@
+"""The speed benchmark's mechanics (not its timings): synthetic sizes keep real structure and real answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from assistant.bench_speed import _sized_index, noisy_copies
+from embeddings.index import Index
+from embeddings.ingest import ingest
+
+from .conftest import FakeEncoder, run_cli
+
+
+def test_noisy_copies_stay_near_their_originals() -> None:
+    base = np.eye(8, 16, dtype=np.float32)
+    copies, origin = noisy_copies(base, 500, seed=3)
+    assert copies.shape == (500, 16) and np.allclose(np.linalg.norm(copies, axis=1), 1, atol=1e-5)
+    near = (copies * base[origin]).sum(1)
+    assert 0.6 < near.mean() < 0.95  # close to the original, but not a duplicate
+
+
+def test_sized_index_points_copies_at_real_answers(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    ingest([corpus], tmp_path / "real", fake_encoder)
+    real = Index.open(tmp_path / "real")
+    base = real.store.key_vectors(fake_encoder.dim)
+    real_keys = real.store.keys_at(range(len(base)))
+    size = len(base) * 3 + 1
+    _sized_index(tmp_path / "real", tmp_path / "big", size, base)
+    big = Index.open(tmp_path / "big", model=fake_encoder.name)
+    assert big.manifest.count == big.vectors.ntotal == big.store.count("keys") == size
+    keys = big.store.keys_at(range(size))
+    assert all(keys[i] == real_keys[i] for i in range(len(base)))  # the real keys come first, unchanged
+    assert set(keys.values()) <= set(real_keys.values())  # every copy answers with a real answer
+    _, positions = big.search(base[:1], 1)
+    assert positions[0][0] == 0
+
+
+def test_bad_sizes_are_one_sentence() -> None:
+    result = run_cli("bench", "speed", "--sizes", "1000,lots")
+    assert result.returncode == 1 and "--sizes must be numbers" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,116 @@
+"""The int8 ONNX encoder against the torch model it was exported from: same vector space, same answers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.retrieval import Retriever
+from embeddings import encoder as encoders
+from embeddings.errors import IndexProblem
+from embeddings.index import Index
+from embeddings.ingest import ingest
+from embeddings.transcripts import read_transcript
+
+from .conftest import DATA, SEED, SEED_QUESTION
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def torch_encoder():
+    return encoders.load_encoder(encoders.TORCH_MODEL)
+
+
+@pytest.fixture(scope="session")
+def paragraphs() -> list[str]:
+    texts = [p.text for path in (SEED, DATA / "scio_full_conference.txt")
+             for turn in read_transcript(path).turns for p in turn.paragraphs]
+    return [t for t in texts if len(t.split()) >= 3]
+
+
+@pytest.fixture(scope="session")
+def torch_index(tmp_path_factory: pytest.TempPathFactory, torch_encoder) -> Path:
+    folder = tmp_path_factory.mktemp("torch")
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
+        shutil.copy(path, folder / path.name)
+    report = ingest([folder], folder / "index", torch_encoder)
+    assert report.ok
+    return folder / "index"
+
+
+def test_default_model_is_int8_onnx_and_torch_stays_available(real_encoder, torch_encoder) -> None:
+    assert real_encoder.backend == "onnx-int8" and torch_encoder.backend == "torch"
+    # One vector space: both record the same model name, so indexes built by either are searched by either.
+    assert real_encoder.name == torch_encoder.name == encoders.DEFAULT_MODEL
+    assert real_encoder.dim == torch_encoder.dim == 384
+    report = json.loads((real_encoder.folder / "export.json").read_text("utf-8"))
+    assert report["mean_cosine"] >= 0.99
+
+
+def test_backends_agree_on_real_paragraphs(real_encoder, torch_encoder, paragraphs: list[str]) -> None:
+    onnx, torch = real_encoder.encode(paragraphs), torch_encoder.encode(paragraphs)
+    assert onnx.shape == torch.shape == (len(paragraphs), 384) and onnx.dtype == np.float32
+    assert np.allclose(np.linalg.norm(onnx, axis=1), 1, atol=1e-4)
+    cosines = (onnx * torch).sum(1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.97
+
+
+def test_batching_by_length_keeps_the_order(real_encoder, paragraphs: list[str]) -> None:
+    texts = [*paragraphs[:40], "Thank you.", paragraphs[3]]
+    together = real_encoder.encode(texts)
+    one_by_one = np.vstack([real_encoder.encode([t]) for t in texts])
+    # Activations are quantised per batch (dynamic int8), so a vector depends a little on its batch-mates: close,
+    # not equal. Very short texts move most ("Thank you." ≈ 0.95); paragraphs stay above 0.98.
+    cosines = (together * one_by_one).sum(1)
+    assert cosines.mean() >= 0.99 and cosines.min() >= 0.94
+    assert np.allclose(together[-1], together[3], atol=1e-6)  # the same text in one batch: the same vector
+    assert real_encoder.encode([]).shape == (0, 384)
+
+
+def test_same_top_answer_for_the_seed_question_with_either_backend(
+    real_index: Path, torch_index: Path, real_encoder, torch_encoder
+) -> None:
+    tops = []
+    for root in (real_index, torch_index):
+        for encoder in (real_encoder, torch_encoder):
+            retriever = Retriever(Index.open(root, model=encoder.name), encoder)
+            tops.append(retriever.search(SEED_QUESTION, k=1)[0].answer)
+            retriever.close()
+    assert {a.id for a in tops} == {tops[0].id} and tops[0].speaker == "Gu Jun"
+
+
+def test_an_index_is_built_by_one_backend(torch_index: Path, real_encoder, tmp_path: Path) -> None:
+    assert Index.open(torch_index).manifest.backend == "torch"
+    root = tmp_path / "ix"
+    shutil.copytree(torch_index, root)
+    (tmp_path / "more").mkdir()
+    shutil.copy(DATA / "no_blank_lines.txt", tmp_path / "more")
+    with pytest.raises(IndexProblem, match=r"encoded by 'torch'.*--rebuild.*all-MiniLM-L6-v2-torch"):
+        ingest([tmp_path / "more"], root, real_encoder)
+
+
+def test_without_onnxruntime_the_default_model_runs_on_torch_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], torch_encoder
+) -> None:
+    real_find_spec = encoders.importlib.util.find_spec
+    monkeypatch.setattr(encoders.importlib.util, "find_spec",
+                        lambda name: None if name == "onnxruntime" else real_find_spec(name))
+    monkeypatch.setattr(encoders, "_minilm_torch", lambda: torch_encoder)
+    encoder = encoders.MODELS[encoders.DEFAULT_MODEL]()
+    assert encoder is torch_encoder
+    assert "onnxruntime is not installed" in capsys.readouterr().err
+
+
+def test_export_is_cached(real_encoder) -> None:
+    from embeddings.onnx_encoder import exported
+
+    def no_reference() -> None:
+        raise AssertionError("a cached export must not load torch again")
+
+    folder = exported(encoders.DEFAULT_MODEL, Path("/nonexistent"), "0.1.0", reference=no_reference)
+    assert folder == real_encoder.folder
