@@ -115,7 +115,7 @@ def extract(html: str, *, url: str | None = None, name: str = "") -> HtmlPage:
         body=len(text),
         number=ids[1] if ids else 1,
         content_id=ids[0] if ids else None,
-        url=canonical or url,
+        url=url or canonical,
         links=links,
     )
 

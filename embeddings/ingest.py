@@ -9,6 +9,8 @@ from pathlib import Path
 
 from .encoder import Encoder
 from .errors import PressroomError, TranscriptError
+from .fetch import Fetcher, fetch_conference, is_url
+from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
 from .index import IndexWriter, writing
 from .qa import read_qa
 from .records import Conference
@@ -22,7 +24,15 @@ def _read_text(path: Path) -> tuple[list[Conference], list[str]]:
     return [read_transcript(path)], []
 
 
-READERS: dict[str, Reader] = {**{suffix: _read_text for suffix in TRANSCRIPT_SUFFIXES}, ".jsonl": read_qa}
+def _read_html(path: Path) -> tuple[list[Conference], list[str]]:
+    return [read_html([path])], []
+
+
+READERS: dict[str, Reader] = {
+    **{suffix: _read_text for suffix in TRANSCRIPT_SUFFIXES},
+    **{suffix: _read_html for suffix in HTML_SUFFIXES},
+    ".jsonl": read_qa,
+}
 
 
 @dataclass
@@ -84,58 +94,122 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Files:
+    """Local files read and replaced together: one transcript, or the saved pages of one conference."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.name = str(paths[0])
+
+    def load(self) -> list[tuple[str, str]]:
+        try:
+            return [(str(path.resolve()), fingerprint(path)) for path in self.paths]
+        except OSError as exc:
+            raise TranscriptError(f"{exc.filename or self.name} cannot be read ({exc.strerror}).") from exc
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        if len(self.paths) > 1:
+            return [read_html(self.paths)], []
+        path = self.paths[0]
+        return READERS[path.suffix.lower()](path)
+
+
+class _Address:
+    """A press-room URL: the page and the other numbered pages of its conference, fetched once."""
+
+    def __init__(self, url: str, fetcher: Fetcher) -> None:
+        self.name = url
+        self.fetcher = fetcher
+        self.pages: list = []
+        self.problems: list[str] = []
+
+    def load(self) -> list[tuple[str, str]]:
+        self.pages, self.problems = fetch_conference(self.name, self.fetcher)
+        return [(p.fetched.url, p.fetched.sha256) for p in self.pages]
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        conference = conference_from_pages([(p.page, None) for p in self.pages], where=self.name)
+        return [conference], self.problems
+
+
+def _units(inputs: Sequence[Path | str], fetcher: Callable[[], Fetcher]) -> tuple[list, list[tuple[str, str]]]:
+    """What to read, in order: files, saved pages grouped by conference, then URLs; and what cannot be used."""
+    paths = [Path(p) for p in inputs if not is_url(p)]
+    files, problems = discover(paths)
+    pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
+    units: list = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
+    units += [_Files(group) for group in group_pages(pages)]
+    units += [_Address(str(url), fetcher()) for url in dict.fromkeys(p for p in inputs if is_url(p))]
+    return units, problems
+
+
 def ingest(
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     root: Path,
     encoder: Encoder,
     *,
     rebuild: bool = False,
     progress: bool = False,
     on_file: Callable[[str], None] | None = None,
+    fetcher: Fetcher | None = None,
 ) -> IngestReport:
-    """Add or update the transcripts under ``paths`` in the index at ``root``.
+    """Add or update the transcripts under ``paths`` (files, folders or http(s) addresses) in the index at ``root``.
 
-    Unchanged files are skipped; a changed file replaces its conference; a file that cannot be read is
-    reported in ``rejected`` while the others still land. Nothing is written unless something changed.
+    Unchanged sources are skipped; a changed one replaces its conference; a source that cannot be read is
+    reported in ``rejected`` while the others still land. Nothing is written unless something changed. The
+    saved pages of one conference (``content_<id>.htm``, ``content_<id>_2.htm``, …) are read as one; a URL
+    brings the other numbered pages of its conference along.
     """
     report = IngestReport()
-    files, report.rejected = discover(paths)
-    with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
-        store = writer.store
-        report.passages_before = store.count("keys")
-        changed = False
-        for path in files:
-            report.files += 1
-            if on_file:
-                on_file(str(path))
-            source = str(path.resolve())
-            try:
-                sha = fingerprint(path)
-                if store.source_hash(source) == sha:
-                    report.unchanged += 1
+    shared: list[Fetcher] = [fetcher] if fetcher else []
+
+    def get_fetcher() -> Fetcher:
+        if not shared:
+            shared.append(Fetcher())
+        return shared[0]
+
+    units, report.rejected = _units(paths, get_fetcher)
+    done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
+    try:
+        with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
+            store = writer.store
+            report.passages_before = store.count("keys")
+            changed = False
+            for unit in units:
+                if unit.name in done:
                     continue
-                conferences, skipped = READERS[path.suffix.lower()](path)
-            except TranscriptError as exc:
-                report.rejected.append((str(path), str(exc)))
-                continue
-            except OSError as exc:
-                report.rejected.append((str(path), f"{path} cannot be read ({exc.strerror})."))
-                continue
-            report.rejected.extend((str(path), why) for why in skipped)
-            previous = set(store.conferences_from(source))
-            for conference in conferences:
-                existed = store.delete(conference.id)
-                previous.discard(conference.id)
-                store.put(conference, [(source, sha)])
-                (report.updated if existed else report.added).append(conference.title)
-            for gone in previous:  # conferences no longer in a changed source
-                store.delete(gone)
-            changed = True
-        if changed or rebuild:
-            stats = writer.commit(progress=progress)
-            report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
-        else:
-            report.passages = report.passages_before
+                if on_file:
+                    on_file(unit.name)
+                try:
+                    sources = unit.load()
+                    report.files += len(sources)
+                    done.update(name for name, _ in sources)
+                    if all(store.source_hash(name) == sha for name, sha in sources):
+                        report.unchanged += 1
+                        report.rejected.extend((unit.name, why) for why in getattr(unit, "problems", ()))
+                        continue
+                    conferences, skipped = unit.read()
+                except TranscriptError as exc:
+                    report.rejected.append((unit.name, str(exc)))
+                    continue
+                report.rejected.extend((unit.name, why) for why in skipped)
+                previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
+                for conference in conferences:
+                    existed = store.delete(conference.id)
+                    previous.discard(conference.id)
+                    store.put(conference, sources)
+                    (report.updated if existed else report.added).append(conference.title)
+                for gone in previous:  # conferences no longer in a changed source
+                    store.delete(gone)
+                changed = True
+            if changed or rebuild:
+                stats = writer.commit(progress=progress)
+                report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
+            else:
+                report.passages = report.passages_before
+    finally:
+        if shared and fetcher is None:
+            shared[0].close()
     return report
 
 

@@ -1,0 +1,213 @@
+"""Ingest from saved pages and from URLs served on 127.0.0.1: multi-page conferences, failures per source."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from embeddings.fetch import Fetcher
+from embeddings.index import Index
+from embeddings.ingest import ingest
+from embeddings.store import Answer
+from embeddings.transcripts import read_transcript
+
+from .conftest import DATA, SEED, FakeEncoder, run_cli, tree_digest
+
+HTML = DATA / "html"
+TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
+SEED_TITLE = read_transcript(SEED).title
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """Serves tests/data/html; /fail/… answers 500; counts requests per path."""
+
+    requests: Counter[str]
+
+    def do_GET(self) -> None:
+        self.requests[self.path] += 1
+        if self.path.startswith("/fail/"):
+            self.send_error(500, "Internal Server Error")
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, Path, Counter[str]]]:
+    """A local web server on 127.0.0.1 over a private copy of the fixture pages: (base URL, folder, hits)."""
+    folder = tmp_path / "site"
+    shutil.copytree(HTML, folder)
+    requests: Counter[str] = Counter()
+    handler = type("Served", (Handler,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fast_fetcher() -> Fetcher:
+    return Fetcher(timeout=5, backoff=0)
+
+
+def answer_of(root: Path, speaker: str, first_words: str) -> Answer:
+    index = Index.open(root)
+    rows = index.store.db.execute(
+        "SELECT t.id FROM turns t JOIN paragraphs p ON p.turn_id = t.id AND p.seq = 0 "
+        "WHERE t.speaker = ? AND p.text LIKE ?", (speaker, first_words + "%")).fetchall()
+    assert len(rows) == 1, rows
+    return index.store.answers([rows[0][0]])[rows[0][0]]
+
+
+def test_url_ingests_a_three_page_conference_and_links_across_the_page_boundary(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, _, requests = site
+    root = tmp_path / "ix"
+    report = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert report.ok and report.added == [TITLE] and report.committed
+    assert report.files == 4  # three pages of transcript and the photo page, each fetched once
+    assert all(n == 1 for n in requests.values()) and len(requests) == 4
+    li = answer_of(root, "Li Ming", "Thank you for your question. Overseas warehouses")
+    assert li.asked_by == "CCTV" and "overseas warehouses" in li.asked  # the question is on page 1
+    assert li.source == f"{base}/conference/content_900001_2.htm"  # the answer is on page 2
+    assert li.title == "vice minister of commerce and deputy China international trade representative"
+    chen = answer_of(root, "Chen Hong", "Thank you for your question. Attracting")
+    assert chen.asked_by == "Bloomberg News" and [p.page for p in chen.paragraphs] == [2, 3]
+    assert Index.open(root).store.conferences()[0].sources == 4
+
+
+def test_any_page_url_brings_the_whole_conference_once(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, _, _ = site
+    root = tmp_path / "ix"
+    first = ingest([f"{base}/conference/content_900001_3.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert first.added == [TITLE]
+    encoded, digest = len(fake_encoder.texts), tree_digest(root)
+    again = ingest([f"{base}/conference/content_900001.htm", f"{base}/conference/content_900001_2.htm"], root,
+                   fake_encoder, fetcher=fast_fetcher())
+    assert again.unchanged == 1 and not again.committed and not again.added and not again.updated
+    assert len(fake_encoder.texts) == encoded and tree_digest(root) == digest
+    assert Index.open(root).manifest.conferences == 1
+
+
+def test_changed_page_replaces_the_conference(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, folder, _ = site
+    root = tmp_path / "ix"
+    first = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    page = folder / "conference" / "content_900001_2.htm"
+    page.write_text(page.read_text("utf-8").replace("in key markets", "in key foreign markets"), "utf-8")
+    edited = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert edited.updated == [TITLE] and edited.encoded == 1 and edited.passages == first.passages
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "tries"),
+    [
+        ("/conference/content_404404.htm", r"answered HTTP 404 .*; check the address\.", 1),
+        ("/fail/content_500.htm", r"could not be fetched \(HTTP 500 Internal Server Error, 3 tries\)", 3),
+        ("/desktop/", "does not look like a press-conference transcript", 1),  # a folder listing
+    ],
+    ids=["404", "500-retried", "no-transcript"],
+)
+def test_bad_addresses_get_one_sentence_and_good_sources_still_land(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder, path: str, message: str,
+    tries: int,
+) -> None:
+    base, _, requests = site
+    report = ingest([f"{base}{path}", SEED], tmp_path / "ix", fake_encoder, fetcher=fast_fetcher())
+    assert len(report.added) == 1 and report.committed
+    [(source, why)] = report.rejected
+    assert source == f"{base}{path}" and "\n" not in why
+    assert why.startswith(f"{base}{path}")
+    assert re.search(message, why), why
+    assert requests[path] == tries
+
+
+def test_unreachable_address(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    fetcher = Fetcher(timeout=2, backoff=0.5, sleep=sleeps.append)
+    report = ingest([f"http://127.0.0.1:{port}/content_1.htm"], tmp_path / "ix", fake_encoder, fetcher=fetcher)
+    [(_, why)] = report.rejected
+    assert why == (f"http://127.0.0.1:{port}/content_1.htm could not be fetched (connection refused, 3 tries); "
+                   "check the address and the network connection.")
+    assert sleeps == [0.5, 1.0]  # backoff doubles
+    assert not report.committed
+
+
+def test_missing_sibling_page_is_reported_and_the_rest_lands(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, folder, _ = site
+    (folder / "conference" / "content_900001_4.htm").unlink()
+    report = ingest([f"{base}/conference/content_900001.htm"], tmp_path / "ix", fake_encoder,
+                    fetcher=fast_fetcher())
+    assert report.added == [TITLE]
+    [(_, why)] = report.rejected
+    assert "content_900001_4.htm answered HTTP 404" in why
+
+
+def test_saved_pages_of_one_conference_ingest_as_one(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = tmp_path / "saved"
+    shutil.copytree(HTML, folder)
+    root = tmp_path / "ix"
+    report = ingest([folder], root, fake_encoder)
+    assert report.ok and report.files == 6
+    # mobile and desktop page 7 (two addresses) and the multi-page conference
+    assert sorted(report.added) == sorted([TITLE, SEED_TITLE, SEED_TITLE])
+    encoded = len(fake_encoder.texts)
+    again = ingest([folder], root, fake_encoder)
+    assert again.unchanged == 3 and len(fake_encoder.texts) == encoded and not again.committed
+    li = answer_of(root, "Li Ming", "Thank you for your question. Overseas warehouses")
+    assert li.asked_by == "CCTV" and li.source.endswith("/content_900001_2.htm")
+    assert li.path == str(folder / "conference" / "content_900001_2.htm")
+
+
+@pytest.mark.slow
+def test_cli_ingests_a_url_and_answers_across_the_page_boundary(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path
+) -> None:
+    """As a user runs it, with the real model: `pressroom ingest http://127.0.0.1:PORT/…`, then `ask`."""
+    base, folder, _ = site
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", f"{base}/conference/content_900001_2.htm", "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "1 conference(s) added" in result.stdout and "Traceback" not in result.stderr
+    result = run_cli("ask", "How will the ministry support overseas warehouses?", "--index", root, "-k", "1",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    [top] = json.loads(result.stdout)["answers"]
+    assert (top["speaker"], top["asked_by"], top["date"]) == ("Li Ming", "CCTV", "2024-01-16")
+    assert top["source"] == f"{base}/conference/content_900001_2.htm"
+    page = (folder / "conference" / "content_900001_2.htm").read_text("utf-8")
+    assert all(p in page for p in top["paragraphs"])  # verbatim (the fixture has no entities in them)
+
+
+@pytest.mark.slow
+def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
+    result = run_cli("ingest", "http://127.0.0.1:9/content_1.htm", "--index", str(tmp_path / "ix"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Rejected: http://127.0.0.1:9/content_1.htm could not be fetched (connection refused, 3 tries)" \
+        in result.stderr
