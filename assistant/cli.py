@@ -77,11 +77,7 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
     encoder = load_encoder(settings.model)
     sources = [p if is_url(p) else Path(p) for p in paths]
     report = run_ingest(sources, settings.index, encoder, rebuild=rebuild, progress=True)
-    click.echo(
-        f"Read {report.files} file(s): {len(report.added)} conference(s) added, {len(report.updated)} updated, "
-        f"{report.unchanged} unchanged, {len(report.rejected)} rejected. "
-        f"Index: {report.passages} passages ({report.encoded} newly encoded) in {settings.index}."
-    )
+    click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
         click.echo(f"Rejected: {why}", err=True)
     if report.rejected:
@@ -157,6 +153,29 @@ def list_(index: Path | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
     click.echo(f"{len(rows)} conference(s), {idx.manifest.count} passages, model {idx.manifest.model}.")
+
+
+@cli.command()
+@click.argument("conference_ids", nargs=-1, required=True)
+@index_option
+@friendly
+def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
+    """Take conferences out of the index, by the id `pressroom list` shows (or a unique prefix of it).
+
+    Nothing is re-encoded. Ingesting the source again brings the conference back.
+
+    \b
+    Example:
+      pressroom list
+      pressroom remove 3f2a9c1d0b7e4a55
+    """
+    from embeddings.ingest import remove as run_remove
+
+    settings = Settings.load(index=index)
+    titles, passages = run_remove(settings.index, list(conference_ids))
+    for title in titles:
+        click.echo(f"Removed: {title}")
+    click.echo(f"Index: {passages} passages in {settings.index}.")
 
 
 @cli.command()

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from embeddings.errors import PressroomError
 from embeddings.fetch import Fetcher
 from embeddings.index import Index
-from embeddings.ingest import ingest
+from embeddings.ingest import ingest, remove
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
@@ -211,3 +212,106 @@ def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Rejected: http://127.0.0.1:9/content_1.htm could not be fetched (connection refused, 3 tries)" \
         in result.stderr
+
+
+# --- incremental guarantees ------------------------------------------------------------------------
+
+QA_LINES = [
+    {"date": "2025-03-03", "spokesperson": "Lin Jian", "asked_by": "CCTV", "link": "https://example.org/qa/1",
+     "question": "What is your comment on the trade talks?",
+     "answer": "We hope the talks will be constructive.\nBoth sides should meet each other halfway on trade."},
+    {"date": "2025-03-03", "spokesperson": "Lin Jian", "asked_by": "AFP", "link": "https://example.org/qa/1",
+     "question": "Will the foreign minister travel next week?",
+     "answer": "We will release information on the trip in due course."},
+    {"date": "2025-03-04", "spokesperson": "Mao Ning", "asked_by": "Reuters", "link": "https://example.org/qa/2",
+     "question": "How do you view the climate pledge?",
+     "answer": "China honours its climate commitments with concrete action."},
+]
+
+
+def corpus_with_everything(folder: Path) -> Path:
+    """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
+    shutil.copytree(HTML / "conference", folder / "pages")
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
+        shutil.copy(path, folder / path.name)
+    (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
+    return folder
+
+
+def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    first = ingest([folder], root, fake_encoder)
+    assert first.ok and len(first.added) == 5  # seed, full text, pages, two Q&A conferences
+    assert first.files == 7 and first.passages_added == first.passages == 27
+    assert first.encoded == 18  # the pages repeat the full text's paragraphs: one vector per distinct text
+    calls, encoded, digest = fake_encoder.calls, len(fake_encoder.texts), tree_digest(root)
+    again = ingest([folder], root, fake_encoder)
+    assert (again.unchanged, again.added, again.updated, again.committed) == (4, [], [], False)
+    assert again.passages == first.passages
+    assert fake_encoder.calls == calls and len(fake_encoder.texts) == encoded  # no encoder call at all
+    assert tree_digest(root) == digest
+
+
+@pytest.mark.parametrize("source", ["page", "qa"])
+def test_editing_one_paragraph_reencodes_one_paragraph(tmp_path: Path, fake_encoder: FakeEncoder,
+                                                       source: str) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    first = ingest([folder], root, fake_encoder)
+    if source == "page":
+        path, old, new = folder / "pages" / "content_900001_3.htm", "hold regular roundtables", "hold roundtables"
+    else:
+        path, old, new = folder / "qa.jsonl", "concrete action", "concrete and steady action"
+    path.write_text(path.read_text("utf-8").replace(old, new), "utf-8")
+    before = len(fake_encoder.texts)
+    edited = ingest([folder], root, fake_encoder)
+    assert edited.encoded == 1 and len(fake_encoder.texts) == before + 1
+    assert fake_encoder.texts[-1].endswith(new + (" with foreign chambers of commerce to solve their problems "
+                                                  "promptly." if source == "page" else "."))
+    assert edited.passages == first.passages and len(edited.updated) == 1 and edited.unchanged == 3
+    assert (edited.passages_added, edited.passages_updated, edited.passages_removed) == (0, 1, 0)
+    assert edited.passages_kept == first.passages - 1
+    assert "Passages: 0 added, 1 updated, 0 removed, 26 skipped as unchanged (1 newly encoded)" in edited.summary()
+
+
+def test_remove_takes_a_conference_out_without_encoding(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    ingest([folder], root, fake_encoder)
+    index = Index.open(root)
+    target = next(info for info in index.store.conferences() if info.sources == 4)  # the saved pages
+    total = index.manifest.count
+    index.close()
+    calls = fake_encoder.calls
+    titles, left = remove(root, [target.id[:6]])
+    assert titles == [TITLE] and left == total - target.passages and fake_encoder.calls == calls
+    index = Index.open(root)
+    assert target.id not in {info.id for info in index.store.conferences()}
+    assert index.vectors.ntotal == index.manifest.count == left and index.manifest.conferences == 4
+    # Ingesting the folder again brings it back (its pages are new sources again); nothing else changes.
+    back = ingest([folder], root, fake_encoder)
+    assert back.added == [TITLE] and back.unchanged == 3 and back.passages == total
+
+
+def test_remove_unknown_id_says_what_to_run(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([SEED], root, fake_encoder)
+    digest = tree_digest(root)
+    with pytest.raises(PressroomError, match=r"'ffff' matches no conference in the index at .*pressroom list"):
+        remove(root, ["ffff"])
+    assert tree_digest(root) == digest
+
+
+def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([SEED, DATA / "scio_full_conference.txt"], root, fake_encoder)
+    listed = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
+    assert len(listed) == 2
+    result = run_cli("remove", listed[0]["id"], "--index", str(root))
+    assert result.returncode == 0, result.stderr
+    assert f"Removed: {listed[0]['title']}" in result.stdout
+    after = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
+    assert [row["id"] for row in after] == [listed[1]["id"]]
+    result = run_cli("remove", "nope", "--index", str(root))
+    assert result.returncode == 1 and result.stderr.startswith("Error: 'nope' matches no conference")
