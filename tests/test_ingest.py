@@ -12,6 +12,7 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embeddings.errors import PressroomError
@@ -21,7 +22,7 @@ from embeddings.ingest import ingest, remove
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, SEED, FakeEncoder, run_cli, tree_digest
+from .conftest import DATA, ROOT, SEED, FakeEncoder, run_cli, tree_digest
 
 HTML = DATA / "html"
 TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
@@ -315,3 +316,37 @@ def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     assert [row["id"] for row in after] == [listed[1]["id"]]
     result = run_cli("remove", "nope", "--index", str(root))
     assert result.returncode == 1 and result.stderr.startswith("Error: 'nope' matches no conference")
+
+
+def test_progress_bar_counts_passages_and_changes_no_vector(
+    tmp_path: Path, fake_encoder: FakeEncoder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    ingest([folder], tmp_path / "quiet", FakeEncoder())
+    report = ingest([folder], tmp_path / "bar", fake_encoder, progress=True)
+    err = capsys.readouterr().err
+    assert "Encoding" in err and f"{report.encoded}/{report.encoded}" in err and "passages" in err
+    quiet, bar = Index.open(tmp_path / "quiet"), Index.open(tmp_path / "bar")
+    assert np.array_equal(quiet.store.key_vectors(64), bar.store.key_vectors(64))
+
+
+MFA = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MFA.exists(), reason="../shared/bench/mfa_qa.jsonl is not beside the project")
+def test_foreign_ministry_qa_file_ingests_and_answers_verbatim_with_the_date(tmp_path: Path) -> None:
+    """The acceptance run on real pairs: progress bar, summary, then answers in the spokesperson's words."""
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(MFA), "--index", root, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "Encoding" in result.stderr and "Passages: " in result.stdout and " 0 rejected" in result.stdout
+    rows = [json.loads(line) for line in MFA.read_text("utf-8").splitlines() if line.strip()]
+    question = next(r for r in rows if r["asked_by"] == "Bloomberg")["question"]
+    result = run_cli("ask", question, "--index", root, "--json", "-k", "3")
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)["answers"]
+    assert answers
+    for answer in answers:  # every answer is a spokesperson's own words, with that pair's name and date
+        assert any(all(p in r["answer"] for p in answer["paragraphs"]) and r["spokesperson"] == answer["speaker"]
+                   and r["date"] == answer["date"] for r in rows)
