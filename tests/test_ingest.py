@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -350,3 +351,49 @@ def test_foreign_ministry_qa_file_ingests_and_answers_verbatim_with_the_date(tmp
     for answer in answers:  # every answer is a spokesperson's own words, with that pair's name and date
         assert any(all(p in r["answer"] for p in answer["paragraphs"]) and r["spokesperson"] == answer["speaker"]
                    and r["date"] == answer["date"] for r in rows)
+
+
+def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    """The acceptance matrix in one run: each bad source is named with why; the rest lands; the index is sound."""
+    from embeddings.doctor import check
+
+    base, folder, _ = site
+    big = folder / "big"
+    big.mkdir()
+    with open(big / "content_7.htm", "wb") as f:  # 50 MB served (sparse: nothing is really written)
+        f.truncate(50 * 1024 * 1024)
+    local = tmp_path / "in"
+    local.mkdir()
+    shutil.copy(DATA / "no_blank_lines.txt", local)
+    for name in ("huge.txt", "huge.html"):
+        with open(local / name, "wb") as f:
+            f.truncate(50 * 1024 * 1024)
+    rows = [json.dumps(QA_LINES[0]), "{not json", json.dumps({"question": "No answer here?"}), json.dumps(QA_LINES[2])]
+    (local / "qa.jsonl").write_text("\n".join(rows) + "\n", "utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/content_1.htm"
+    urls = [closed, f"{base}/conference/content_404.htm", f"{base}/fail/content_500.htm", f"{base}/desktop/",
+            f"{base}/big/content_7.htm", f"{base}/conference/content_900001.htm"]
+    root = tmp_path / "ix"
+    report = ingest([local, *urls], root, fake_encoder, fetcher=fast_fetcher())
+    why = dict(report.rejected)
+    assert len(report.rejected) == 9, report.rejected
+    assert "could not be fetched (connection refused, 3 tries)" in why[closed]
+    assert "answered HTTP 404" in why[f"{base}/conference/content_404.htm"]
+    assert "HTTP 500 Internal Server Error, 3 tries" in why[f"{base}/fail/content_500.htm"]
+    assert "does not look like a press-conference transcript" in why[f"{base}/desktop/"]
+    assert why[f"{base}/big/content_7.htm"].endswith("is 52 MB; pages over 21 MB are refused.")
+    assert "is 52 MB; transcripts over 21 MB are refused" in why[str(local / "huge.txt")]
+    assert "is 52 MB; pages over 21 MB are refused" in why[str(local / "huge.html")]
+    qa_problems = [w for s, w in report.rejected if s == str(local / "qa.jsonl")]
+    assert qa_problems == [f"{local / 'qa.jsonl'} line 2 is not JSON (Expecting property name enclosed in double "
+                           "quotes).", f"{local / 'qa.jsonl'} line 3 has no answer."]
+    assert all("\n" not in w for w in why.values())
+    # The good ones landed: the text, both Q&A pairs (two conferences) and the three-page conference.
+    assert {"Regular press conference, 2025-03-03", "Regular press conference, 2025-03-04", TITLE} < \
+        set(report.added)
+    assert len(report.added) == 4 and report.committed
+    assert check(root) is None  # the index loads and its parts agree
