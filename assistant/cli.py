@@ -50,32 +50,34 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
 @click.option("--rebuild", is_flag=True, help="Re-read every source and re-encode everything.")
 @friendly
-def ingest(paths: tuple[Path, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
-    """Add transcripts (files or folders) to the index.
+def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
+    """Add transcripts (files, folders or http(s) addresses) to the index.
 
-    Unchanged files are skipped; a changed file replaces its old passages. A file that cannot be
-    read is reported and the others still land; the exit status is then 1.
+    Reads .txt/.md transcripts, saved press-room pages (.htm/.html) and Q&A files (.jsonl). The pages
+    of one conference (content_<id>.htm, content_<id>_2.htm, ...) become one conference; an address
+    brings the other pages of its conference along. Unchanged sources are skipped; a changed one
+    replaces its old passages. A source that cannot be read is reported and the others still land;
+    the exit status is then 1.
 
     \b
     Example:
       pressroom ingest data/ my-transcripts/conference.txt
+      pressroom ingest http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081.htm
     """
     from embeddings.encoder import load_encoder
+    from embeddings.fetch import is_url
     from embeddings.ingest import ingest as run_ingest
 
     settings = Settings.load(index=index, model=model)
     encoder = load_encoder(settings.model)
-    report = run_ingest(list(paths), settings.index, encoder, rebuild=rebuild, progress=True)
-    click.echo(
-        f"Read {report.files} file(s): {len(report.added)} conference(s) added, {len(report.updated)} updated, "
-        f"{report.unchanged} unchanged, {len(report.rejected)} rejected. "
-        f"Index: {report.passages} passages ({report.encoded} newly encoded) in {settings.index}."
-    )
+    sources = [p if is_url(p) else Path(p) for p in paths]
+    report = run_ingest(sources, settings.index, encoder, rebuild=rebuild, progress=True)
+    click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
         click.echo(f"Rejected: {why}", err=True)
     if report.rejected:
@@ -162,6 +164,29 @@ def list_(index: Path | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
     click.echo(f"{len(rows)} conference(s), {idx.manifest.count} passages, model {idx.manifest.model}.")
+
+
+@cli.command()
+@click.argument("conference_ids", nargs=-1, required=True)
+@index_option
+@friendly
+def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
+    """Take conferences out of the index, by the id `pressroom list` shows (or a unique prefix of it).
+
+    Nothing is re-encoded. Ingesting the source again brings the conference back.
+
+    \b
+    Example:
+      pressroom list
+      pressroom remove 3f2a9c1d0b7e4a55
+    """
+    from embeddings.ingest import remove as run_remove
+
+    settings = Settings.load(index=index)
+    titles, passages = run_remove(settings.index, list(conference_ids))
+    for title in titles:
+        click.echo(f"Removed: {title}")
+    click.echo(f"Index: {passages} passages in {settings.index}.")
 
 
 @cli.command()

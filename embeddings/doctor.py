@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .encoder import Encoder
 from .errors import IndexProblem
+from .fetch import is_url
 from .index import Index, read_sources
 from .ingest import IngestReport, ingest
 
@@ -42,7 +43,7 @@ def doctor(root: Path, encoder: Encoder, fallback: Sequence[Path], *, progress: 
     problem = check(root)
     if problem is None:
         return Diagnosis(problem=None)
-    recorded = [Path(s) for s in read_sources(root)]
-    sources = [p for p in recorded if p.exists()] or list(fallback)
+    recorded = [s if is_url(s) else Path(s) for s in read_sources(root)]
+    sources = [p for p in recorded if isinstance(p, str) or p.exists()] or list(fallback)
     report = ingest(sources, root, encoder, rebuild=True, progress=progress)
     return Diagnosis(problem=problem, sources=tuple(map(str, sources)), report=report)

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -263,6 +264,24 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+ENCODE_CHUNK = 256  # texts per encoder call when a progress bar is shown
+
+
+def encode_with_progress(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
+    """Encode ``texts``; with ``progress``, in chunks under one tqdm bar that counts passages (on stderr)."""
+    if not progress:
+        return encoder.encode(texts)
+    from tqdm import tqdm
+
+    parts = []
+    with tqdm(total=len(texts), desc="Encoding", unit=" passages", file=sys.stderr, dynamic_ncols=True) as bar:
+        for i in range(0, len(texts), ENCODE_CHUNK):
+            chunk = texts[i : i + ENCODE_CHUNK]
+            parts.append(encoder.encode(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts)
+
+
 class IndexWriter:
     """The one writer of an index folder: stage a copy, change it, commit it as the new generation.
 
@@ -353,8 +372,7 @@ class IndexWriter:
             if h not in cached:
                 todo.setdefault(h, text)
         if todo:
-            vectors = self.encoder.encode(list(todo.values()), progress=progress)
-            store.put_vectors(list(todo), vectors)
+            store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
         store.db.execute("BEGIN")
         store.set_keys([(tid, seq, h) for tid, seq, h, _ in keys])
         store.prune_vectors()

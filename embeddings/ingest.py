@@ -7,11 +7,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .encoder import Encoder
-from .errors import PressroomError, TranscriptError
-from .index import IndexWriter, writing
+from .errors import IndexProblem, PressroomError, TranscriptError
+from .fetch import Fetcher, fetch_conference, is_url
+from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
+from .index import Index, IndexWriter, writing
 from .qa import read_qa
-from .records import Conference
+from .records import Conference, text_hash
+from .store import Store
 from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript, sidecar_path
 
 # A reader turns one file into conferences, plus one sentence for each part of it that was skipped.
@@ -22,26 +27,53 @@ def _read_text(path: Path) -> tuple[list[Conference], list[str]]:
     return [read_transcript(path)], []
 
 
-READERS: dict[str, Reader] = {**{suffix: _read_text for suffix in TRANSCRIPT_SUFFIXES}, ".jsonl": read_qa}
+def _read_html(path: Path) -> tuple[list[Conference], list[str]]:
+    return [read_html([path])], []
+
+
+READERS: dict[str, Reader] = {
+    **{suffix: _read_text for suffix in TRANSCRIPT_SUFFIXES},
+    **{suffix: _read_html for suffix in HTML_SUFFIXES},
+    ".jsonl": read_qa,
+}
 
 
 @dataclass
 class IngestReport:
     """The summary printed at the end of an ingest."""
 
-    files: int = 0
+    files: int = 0  # files and fetched pages read
     added: list[str] = field(default_factory=list)  # conference titles
-    updated: list[str] = field(default_factory=list)
-    unchanged: int = 0
+    updated: list[str] = field(default_factory=list)  # conferences whose content changed
+    removed: list[str] = field(default_factory=list)  # conferences gone from a changed source
+    unchanged: int = 0  # sources skipped: same bytes as last time
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
     passages_before: int = 0
     passages: int = 0
-    encoded: int = 0
+    passages_added: int = 0
+    passages_updated: int = 0  # same place in the same conference, new text
+    passages_removed: int = 0
+    encoded: int = 0  # texts the model encoded (the rest came from the cache)
     committed: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.rejected
+
+    @property
+    def passages_kept(self) -> int:
+        """Passages left as they were (unchanged sources, or unchanged parts of changed ones)."""
+        return self.passages_before - self.passages_updated - self.passages_removed
+
+    def summary(self) -> str:
+        """The one-paragraph summary `pressroom ingest` prints."""
+        return (
+            f"Read {self.files} file(s) or page(s): {len(self.added)} conference(s) added, {len(self.updated)} "
+            f"updated, {len(self.removed)} removed; {self.unchanged} source(s) unchanged, {len(self.rejected)} "
+            f"rejected. Passages: {self.passages_added} added, {self.passages_updated} updated, "
+            f"{self.passages_removed} removed, {self.passages_kept} skipped as unchanged "
+            f"({self.encoded} newly encoded); {self.passages} in the index."
+        )
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -84,59 +116,197 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Files:
+    """Local files read and replaced together: one transcript, or the saved pages of one conference."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self.name = str(paths[0])
+
+    def load(self) -> list[tuple[str, str]]:
+        try:
+            return [(str(path.resolve()), fingerprint(path)) for path in self.paths]
+        except OSError as exc:
+            raise TranscriptError(f"{exc.filename or self.name} cannot be read ({exc.strerror}).") from exc
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        if len(self.paths) > 1:
+            return [read_html(self.paths)], []
+        path = self.paths[0]
+        return READERS[path.suffix.lower()](path)
+
+
+class _Address:
+    """A press-room URL: the page and the other numbered pages of its conference, fetched once."""
+
+    def __init__(self, url: str, fetcher: Fetcher) -> None:
+        self.name = url
+        self.fetcher = fetcher
+        self.pages: list = []
+        self.problems: list[str] = []
+
+    def load(self) -> list[tuple[str, str]]:
+        self.pages, self.problems = fetch_conference(self.name, self.fetcher)
+        return [(p.fetched.url, p.fetched.sha256) for p in self.pages]
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        conference = conference_from_pages([(p.page, None) for p in self.pages], where=self.name)
+        return [conference], self.problems
+
+
+def _units(inputs: Sequence[Path | str], fetcher: Callable[[], Fetcher]) -> tuple[list, list[tuple[str, str]]]:
+    """What to read, in order: files, saved pages grouped by conference, then URLs; and what cannot be used."""
+    paths = [Path(p) for p in inputs if not is_url(p)]
+    files, problems = discover(paths)
+    pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
+    units: list = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
+    units += [_Files(group) for group in group_pages(pages)]
+    units += [_Address(str(url), fetcher()) for url in dict.fromkeys(p for p in inputs if is_url(p))]
+    return units, problems
+
+
 def ingest(
-    paths: Sequence[Path],
+    paths: Sequence[Path | str],
     root: Path,
     encoder: Encoder,
     *,
     rebuild: bool = False,
     progress: bool = False,
     on_file: Callable[[str], None] | None = None,
+    fetcher: Fetcher | None = None,
 ) -> IngestReport:
-    """Add or update the transcripts under ``paths`` in the index at ``root``.
+    """Add or update the transcripts under ``paths`` (files, folders or http(s) addresses) in the index at ``root``.
 
-    Unchanged files are skipped; a changed file replaces its conference; a file that cannot be read is
-    reported in ``rejected`` while the others still land. Nothing is written unless something changed.
+    Unchanged sources are skipped; a changed one replaces its conference; a source that cannot be read is
+    reported in ``rejected`` while the others still land. Nothing is written unless something changed. The
+    saved pages of one conference (``content_<id>.htm``, ``content_<id>_2.htm``, …) are read as one; a URL
+    brings the other numbered pages of its conference along.
     """
     report = IngestReport()
-    files, report.rejected = discover(paths)
-    with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
-        store = writer.store
-        report.passages_before = store.count("keys")
-        changed = False
-        for path in files:
-            report.files += 1
-            if on_file:
-                on_file(str(path))
-            source = str(path.resolve())
-            try:
-                sha = fingerprint(path)
-                if store.source_hash(source) == sha:
-                    report.unchanged += 1
+    shared: list[Fetcher] = [fetcher] if fetcher else []
+
+    def get_fetcher() -> Fetcher:
+        if not shared:
+            shared.append(Fetcher())
+        return shared[0]
+
+    units, report.rejected = _units(paths, get_fetcher)
+    done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
+    try:
+        with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
+            store = writer.store
+            report.passages_before = store.count("keys")
+            old_keys = {} if rebuild else _keys(store)
+            changed = False
+            for unit in units:
+                if unit.name in done:
                     continue
-                conferences, skipped = READERS[path.suffix.lower()](path)
-            except TranscriptError as exc:
-                report.rejected.append((str(path), str(exc)))
-                continue
-            except OSError as exc:
-                report.rejected.append((str(path), f"{path} cannot be read ({exc.strerror})."))
-                continue
-            report.rejected.extend((str(path), why) for why in skipped)
-            previous = set(store.conferences_from(source))
-            for conference in conferences:
-                existed = store.delete(conference.id)
-                previous.discard(conference.id)
-                store.put(conference, [(source, sha)])
-                (report.updated if existed else report.added).append(conference.title)
-            for gone in previous:  # conferences no longer in a changed source
-                store.delete(gone)
-            changed = True
-        if changed or rebuild:
-            stats = writer.commit(progress=progress)
-            report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
-        else:
-            report.passages = report.passages_before
+                if on_file:
+                    on_file(unit.name)
+                try:
+                    sources = unit.load()
+                    report.files += len(sources)
+                    done.update(name for name, _ in sources)
+                    if all(store.source_hash(name) == sha for name, sha in sources):
+                        report.unchanged += 1
+                        report.rejected.extend((unit.name, why) for why in getattr(unit, "problems", ()))
+                        continue
+                    conferences, skipped = unit.read()
+                except TranscriptError as exc:
+                    report.rejected.append((unit.name, str(exc)))
+                    continue
+                report.rejected.extend((unit.name, why) for why in skipped)
+                previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
+                for conference in conferences:
+                    before = _stored_form(store, conference.id)
+                    store.put(conference, sources)
+                    previous.discard(conference.id)
+                    if not before:
+                        report.added.append(conference.title)
+                    elif before != _stored_form(store, conference.id):
+                        report.updated.append(conference.title)
+                for gone in previous:  # conferences no longer in a changed source
+                    report.removed.append(_title(store, gone))
+                    store.delete(gone)
+                changed = True
+            if changed or rebuild:
+                _count_passages(report, old_keys, store)
+                stats = writer.commit(progress=progress)
+                report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
+            else:
+                report.passages = report.passages_before
+    finally:
+        if shared and fetcher is None:
+            shared[0].close()
     return report
 
 
-__all__ = ["IngestReport", "PressroomError", "discover", "ingest"]
+def _stored_form(store: Store, conference_id: str) -> list[tuple]:
+    """Everything stored about a conference's content, to tell an update from a re-read of the same text."""
+    head = store.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
+                            (conference_id,)).fetchall()
+    if not head:
+        return []
+    rows = store.db.execute(
+        'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", p.page '
+        "FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? ORDER BY t.seq, p.seq",
+        (conference_id,),
+    ).fetchall()
+    pages = store.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
+                             (conference_id,)).fetchall()
+    return [*head, *pages, *rows]
+
+
+def _title(store: Store, conference_id: str) -> str:
+    row = store.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
+    return row[0] if row else conference_id
+
+
+def _keys(store: Store) -> dict[tuple[str, int], str]:
+    """The live passages: (turn id, paragraph) -> text hash."""
+    return {(tid, seq): h for tid, seq, h in store.db.execute("SELECT turn_id, paragraph, hash FROM keys")}
+
+
+def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:
+    new = {(tid, seq): text_hash(text) for tid, seq, text in store.key_texts()}
+    report.passages_added = len(new.keys() - old.keys())
+    report.passages_removed = len(old.keys() - new.keys())
+    report.passages_updated = sum(1 for key in new.keys() & old.keys() if new[key] != old[key])
+
+
+@dataclass(frozen=True)
+class _ManifestEncoder:
+    """Stands in for the model when nothing needs encoding (removing only drops vectors)."""
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        raise IndexProblem("Removing conferences should not need the model; run `pressroom doctor`.")
+
+
+def remove(root: Path, conference_ids: Sequence[str]) -> tuple[list[str], int]:
+    """Take conferences out of the index at ``root`` (ids as `pressroom list` shows them, or unique prefixes).
+
+    Returns the titles removed and the passages left. Nothing is re-encoded and the model is not loaded.
+    """
+    live = Index.open(root)
+    try:
+        manifest, known = live.manifest, {info.id: info.title for info in live.store.conferences()}
+    finally:
+        live.close()
+    chosen: list[str] = []
+    for wanted in conference_ids:
+        matches = [cid for cid in known if cid.startswith(wanted.strip().lower())] if wanted.strip() else []
+        if len(matches) != 1:
+            how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
+            raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
+        chosen.append(matches[0])
+    with IndexWriter(root, _ManifestEncoder(manifest.model, manifest.dim)) as writer, writing(root):
+        for cid in dict.fromkeys(chosen):
+            writer.store.delete(cid)
+        stats = writer.commit()
+    return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages
+
+
+__all__ = ["IngestReport", "PressroomError", "discover", "ingest", "remove"]

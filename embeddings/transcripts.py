@@ -348,6 +348,11 @@ def _held_date(text: str, published: date | None) -> date | None:
     return held
 
 
+def _is_meta_line(line: str) -> bool:
+    key, sep, _ = line.replace("：", ":").partition(":")
+    return bool(sep) and len(key) < 20 and _meta_key(key.strip()) is not None
+
+
 def _parse_header(lines: Sequence[tuple[int, int, str]]) -> _Header:
     header = _Header()
     plain: list[str] = []
@@ -405,8 +410,12 @@ def _header_entry(header: _Header, key: str, value: str) -> None:
         header.held = header.held or _parse_date(value)
 
 
-def _split_page(text: str, page: int, skip: int) -> tuple[_Header, list[_RawTurn]]:
-    """Split one page into its header and raw turns (speaker + verbatim paragraphs)."""
+def _split_page(text: str, page: int, skip: int, body: int | None = None) -> tuple[_Header, list[_RawTurn]]:
+    """Split one page into its header and raw turns (speaker + verbatim paragraphs).
+
+    ``body`` (known for HTML pages) is where the article starts: text there before the first speaker line
+    continues the previous page's last turn, unless it is a "Speakers:"/"Date:" block of the header.
+    """
     lines = list(_lines(text, skip))
     body_at = len(lines)
     for i, (_, _, line) in enumerate(lines):
@@ -417,6 +426,10 @@ def _split_page(text: str, page: int, skip: int) -> tuple[_Header, list[_RawTurn
         if _TRAILER.match(line):
             body_at = i
             break
+    if body is not None:
+        first = next((i for i, (start, _, _) in enumerate(lines) if start >= body), len(lines))
+        if first < body_at and not any(_is_meta_line(line) for _, _, line in lines[first:body_at]):
+            body_at = first
     header = _parse_header(lines[:body_at])
     turns: list[_RawTurn] = []
     current: _RawTurn | None = None
@@ -457,18 +470,21 @@ def _merge(base: Meta, override: Meta) -> Meta:
     return replace(base, **{f: v for f in base.__dataclass_fields__ if (v := getattr(override, f))})
 
 
-def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, skip: int = 0) -> Conference:
+def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, skip: int = 0,
+                bodies: Sequence[int | None] | None = None) -> Conference:
     """Parse the pages of one conference, in page order, into a Conference.
 
-    Text at the top of a page before any speaker line continues the previous page's last turn, so a
-    question at the end of one page links to its answer on the next.
+    Turns run on across pages, so a question at the end of one page links to its answer on the next. With
+    ``bodies`` (where each page's article starts), text at the top of an article before any speaker line
+    continues the previous page's last turn.
     """
     meta = meta or Meta()
     pages = list(pages)
     headers: list[_Header] = []
     raw: list[_RawTurn] = []
     for n, (text, page) in enumerate(pages):
-        header, turns = _split_page(text, page.number, skip if n == 0 else 0)
+        body = bodies[n] if bodies is not None else None
+        header, turns = _split_page(text, page.number, skip if n == 0 else 0, body)
         headers.append(header)
         for turn in turns:
             if turn.speaker is None and raw:

@@ -134,5 +134,5 @@ def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> 
     (tmp_path / "empty").mkdir()
     report = ingest([tmp_path / "empty"], tmp_path / "ix", fake_encoder)
     assert report.rejected == [(str(tmp_path / "empty"), f"No transcripts found under {tmp_path / 'empty'} "
-                                "(looked for .jsonl, .md, .txt).")]
+                                "(looked for .htm, .html, .jsonl, .md, .shtml, .txt).")]
     assert not report.committed

@@ -1,0 +1,399 @@
+"""Ingest from saved pages and from URLs served on 127.0.0.1: multi-page conferences, failures per source."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.errors import PressroomError
+from embeddings.fetch import Fetcher
+from embeddings.index import Index
+from embeddings.ingest import ingest, remove
+from embeddings.store import Answer
+from embeddings.transcripts import read_transcript
+
+from .conftest import DATA, ROOT, SEED, FakeEncoder, run_cli, tree_digest
+
+HTML = DATA / "html"
+TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
+SEED_TITLE = read_transcript(SEED).title
+
+
+class Handler(SimpleHTTPRequestHandler):
+    """Serves tests/data/html; /fail/… answers 500; counts requests per path."""
+
+    requests: Counter[str]
+
+    def do_GET(self) -> None:
+        self.requests[self.path] += 1
+        if self.path.startswith("/fail/"):
+            self.send_error(500, "Internal Server Error")
+            return
+        super().do_GET()
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, Path, Counter[str]]]:
+    """A local web server on 127.0.0.1 over a private copy of the fixture pages: (base URL, folder, hits)."""
+    folder = tmp_path / "site"
+    shutil.copytree(HTML, folder)
+    requests: Counter[str] = Counter()
+    handler = type("Served", (Handler,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", folder, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def fast_fetcher() -> Fetcher:
+    return Fetcher(timeout=5, backoff=0)
+
+
+def answer_of(root: Path, speaker: str, first_words: str) -> Answer:
+    index = Index.open(root)
+    rows = index.store.db.execute(
+        "SELECT t.id FROM turns t JOIN paragraphs p ON p.turn_id = t.id AND p.seq = 0 "
+        "WHERE t.speaker = ? AND p.text LIKE ?", (speaker, first_words + "%")).fetchall()
+    assert len(rows) == 1, rows
+    return index.store.answers([rows[0][0]])[rows[0][0]]
+
+
+def test_url_ingests_a_three_page_conference_and_links_across_the_page_boundary(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, _, requests = site
+    root = tmp_path / "ix"
+    report = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert report.ok and report.added == [TITLE] and report.committed
+    assert report.files == 4  # three pages of transcript and the photo page, each fetched once
+    assert all(n == 1 for n in requests.values()) and len(requests) == 4
+    li = answer_of(root, "Li Ming", "Thank you for your question. Overseas warehouses")
+    assert li.asked_by == "CCTV" and "overseas warehouses" in li.asked  # the question is on page 1
+    assert li.source == f"{base}/conference/content_900001_2.htm"  # the answer is on page 2
+    assert li.title == "vice minister of commerce and deputy China international trade representative"
+    chen = answer_of(root, "Chen Hong", "Thank you for your question. Attracting")
+    assert chen.asked_by == "Bloomberg News" and [p.page for p in chen.paragraphs] == [2, 3]
+    assert Index.open(root).store.conferences()[0].sources == 4
+
+
+def test_any_page_url_brings_the_whole_conference_once(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, _, _ = site
+    root = tmp_path / "ix"
+    first = ingest([f"{base}/conference/content_900001_3.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert first.added == [TITLE]
+    encoded, digest = len(fake_encoder.texts), tree_digest(root)
+    again = ingest([f"{base}/conference/content_900001.htm", f"{base}/conference/content_900001_2.htm"], root,
+                   fake_encoder, fetcher=fast_fetcher())
+    assert again.unchanged == 1 and not again.committed and not again.added and not again.updated
+    assert len(fake_encoder.texts) == encoded and tree_digest(root) == digest
+    assert Index.open(root).manifest.conferences == 1
+
+
+def test_changed_page_replaces_the_conference(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, folder, _ = site
+    root = tmp_path / "ix"
+    first = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    page = folder / "conference" / "content_900001_2.htm"
+    page.write_text(page.read_text("utf-8").replace("in key markets", "in key foreign markets"), "utf-8")
+    edited = ingest([f"{base}/conference/content_900001.htm"], root, fake_encoder, fetcher=fast_fetcher())
+    assert edited.updated == [TITLE] and edited.encoded == 1 and edited.passages == first.passages
+
+
+@pytest.mark.parametrize(
+    ("path", "message", "tries"),
+    [
+        ("/conference/content_404404.htm", r"answered HTTP 404 .*; check the address\.", 1),
+        ("/fail/content_500.htm", r"could not be fetched \(HTTP 500 Internal Server Error, 3 tries\)", 3),
+        ("/desktop/", "does not look like a press-conference transcript", 1),  # a folder listing
+    ],
+    ids=["404", "500-retried", "no-transcript"],
+)
+def test_bad_addresses_get_one_sentence_and_good_sources_still_land(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder, path: str, message: str,
+    tries: int,
+) -> None:
+    base, _, requests = site
+    report = ingest([f"{base}{path}", SEED], tmp_path / "ix", fake_encoder, fetcher=fast_fetcher())
+    assert len(report.added) == 1 and report.committed
+    [(source, why)] = report.rejected
+    assert source == f"{base}{path}" and "\n" not in why
+    assert why.startswith(f"{base}{path}")
+    assert re.search(message, why), why
+    assert requests[path] == tries
+
+
+def test_unreachable_address(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sleeps: list[float] = []
+    fetcher = Fetcher(timeout=2, backoff=0.5, sleep=sleeps.append)
+    report = ingest([f"http://127.0.0.1:{port}/content_1.htm"], tmp_path / "ix", fake_encoder, fetcher=fetcher)
+    [(_, why)] = report.rejected
+    assert why == (f"http://127.0.0.1:{port}/content_1.htm could not be fetched (connection refused, 3 tries); "
+                   "check the address and the network connection.")
+    assert sleeps == [0.5, 1.0]  # backoff doubles
+    assert not report.committed
+
+
+def test_missing_sibling_page_is_reported_and_the_rest_lands(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    base, folder, _ = site
+    (folder / "conference" / "content_900001_4.htm").unlink()
+    report = ingest([f"{base}/conference/content_900001.htm"], tmp_path / "ix", fake_encoder,
+                    fetcher=fast_fetcher())
+    assert report.added == [TITLE]
+    [(_, why)] = report.rejected
+    assert "content_900001_4.htm answered HTTP 404" in why
+
+
+def test_saved_pages_of_one_conference_ingest_as_one(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = tmp_path / "saved"
+    shutil.copytree(HTML, folder)
+    root = tmp_path / "ix"
+    report = ingest([folder], root, fake_encoder)
+    assert report.ok and report.files == 6
+    # mobile and desktop page 7 (two addresses) and the multi-page conference
+    assert sorted(report.added) == sorted([TITLE, SEED_TITLE, SEED_TITLE])
+    encoded = len(fake_encoder.texts)
+    again = ingest([folder], root, fake_encoder)
+    assert again.unchanged == 3 and len(fake_encoder.texts) == encoded and not again.committed
+    li = answer_of(root, "Li Ming", "Thank you for your question. Overseas warehouses")
+    assert li.asked_by == "CCTV" and li.source.endswith("/content_900001_2.htm")
+    assert li.path == str(folder / "conference" / "content_900001_2.htm")
+
+
+@pytest.mark.slow
+def test_cli_ingests_a_url_and_answers_across_the_page_boundary(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path
+) -> None:
+    """As a user runs it, with the real model: `pressroom ingest http://127.0.0.1:PORT/…`, then `ask`."""
+    base, folder, _ = site
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", f"{base}/conference/content_900001_2.htm", "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "1 conference(s) added" in result.stdout and "Traceback" not in result.stderr
+    result = run_cli("ask", "How will the ministry support overseas warehouses?", "--index", root, "-k", "1",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    [top] = json.loads(result.stdout)["answers"]
+    assert (top["speaker"], top["asked_by"], top["date"]) == ("Li Ming", "CCTV", "2024-01-16")
+    assert top["source"] == f"{base}/conference/content_900001_2.htm"
+    page = (folder / "conference" / "content_900001_2.htm").read_text("utf-8")
+    assert all(p in page for p in top["paragraphs"])  # verbatim (the fixture has no entities in them)
+
+
+@pytest.mark.slow
+def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
+    result = run_cli("ingest", "http://127.0.0.1:9/content_1.htm", "--index", str(tmp_path / "ix"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Rejected: http://127.0.0.1:9/content_1.htm could not be fetched (connection refused, 3 tries)" \
+        in result.stderr
+
+
+# --- incremental guarantees ------------------------------------------------------------------------
+
+QA_LINES = [
+    {"date": "2025-03-03", "spokesperson": "Lin Jian", "asked_by": "CCTV", "link": "https://example.org/qa/1",
+     "question": "What is your comment on the trade talks?",
+     "answer": "We hope the talks will be constructive.\nBoth sides should meet each other halfway on trade."},
+    {"date": "2025-03-03", "spokesperson": "Lin Jian", "asked_by": "AFP", "link": "https://example.org/qa/1",
+     "question": "Will the foreign minister travel next week?",
+     "answer": "We will release information on the trip in due course."},
+    {"date": "2025-03-04", "spokesperson": "Mao Ning", "asked_by": "Reuters", "link": "https://example.org/qa/2",
+     "question": "How do you view the climate pledge?",
+     "answer": "China honours its climate commitments with concrete action."},
+]
+
+
+def corpus_with_everything(folder: Path) -> Path:
+    """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
+    shutil.copytree(HTML / "conference", folder / "pages")
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
+        shutil.copy(path, folder / path.name)
+    (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
+    return folder
+
+
+def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    first = ingest([folder], root, fake_encoder)
+    assert first.ok and len(first.added) == 5  # seed, full text, pages, two Q&A conferences
+    assert first.files == 7 and first.passages_added == first.passages == 27
+    assert first.encoded == 18  # the pages repeat the full text's paragraphs: one vector per distinct text
+    calls, encoded, digest = fake_encoder.calls, len(fake_encoder.texts), tree_digest(root)
+    again = ingest([folder], root, fake_encoder)
+    assert (again.unchanged, again.added, again.updated, again.committed) == (4, [], [], False)
+    assert again.passages == first.passages
+    assert fake_encoder.calls == calls and len(fake_encoder.texts) == encoded  # no encoder call at all
+    assert tree_digest(root) == digest
+
+
+@pytest.mark.parametrize("source", ["page", "qa"])
+def test_editing_one_paragraph_reencodes_one_paragraph(tmp_path: Path, fake_encoder: FakeEncoder,
+                                                       source: str) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    first = ingest([folder], root, fake_encoder)
+    if source == "page":
+        path, old, new = folder / "pages" / "content_900001_3.htm", "hold regular roundtables", "hold roundtables"
+    else:
+        path, old, new = folder / "qa.jsonl", "concrete action", "concrete and steady action"
+    path.write_text(path.read_text("utf-8").replace(old, new), "utf-8")
+    before = len(fake_encoder.texts)
+    edited = ingest([folder], root, fake_encoder)
+    assert edited.encoded == 1 and len(fake_encoder.texts) == before + 1
+    assert fake_encoder.texts[-1].endswith(new + (" with foreign chambers of commerce to solve their problems "
+                                                  "promptly." if source == "page" else "."))
+    assert edited.passages == first.passages and len(edited.updated) == 1 and edited.unchanged == 3
+    assert (edited.passages_added, edited.passages_updated, edited.passages_removed) == (0, 1, 0)
+    assert edited.passages_kept == first.passages - 1
+    assert "Passages: 0 added, 1 updated, 0 removed, 26 skipped as unchanged (1 newly encoded)" in edited.summary()
+
+
+def test_remove_takes_a_conference_out_without_encoding(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    root = tmp_path / "ix"
+    ingest([folder], root, fake_encoder)
+    index = Index.open(root)
+    target = next(info for info in index.store.conferences() if info.sources == 4)  # the saved pages
+    total = index.manifest.count
+    index.close()
+    calls = fake_encoder.calls
+    titles, left = remove(root, [target.id[:6]])
+    assert titles == [TITLE] and left == total - target.passages and fake_encoder.calls == calls
+    index = Index.open(root)
+    assert target.id not in {info.id for info in index.store.conferences()}
+    assert index.vectors.ntotal == index.manifest.count == left and index.manifest.conferences == 4
+    # Ingesting the folder again brings it back (its pages are new sources again); nothing else changes.
+    back = ingest([folder], root, fake_encoder)
+    assert back.added == [TITLE] and back.unchanged == 3 and back.passages == total
+
+
+def test_remove_unknown_id_says_what_to_run(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([SEED], root, fake_encoder)
+    digest = tree_digest(root)
+    with pytest.raises(PressroomError, match=r"'ffff' matches no conference in the index at .*pressroom list"):
+        remove(root, ["ffff"])
+    assert tree_digest(root) == digest
+
+
+def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([SEED, DATA / "scio_full_conference.txt"], root, fake_encoder)
+    listed = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
+    assert len(listed) == 2
+    result = run_cli("remove", listed[0]["id"], "--index", str(root))
+    assert result.returncode == 0, result.stderr
+    assert f"Removed: {listed[0]['title']}" in result.stdout
+    after = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
+    assert [row["id"] for row in after] == [listed[1]["id"]]
+    result = run_cli("remove", "nope", "--index", str(root))
+    assert result.returncode == 1 and result.stderr.startswith("Error: 'nope' matches no conference")
+
+
+def test_progress_bar_counts_passages_and_changes_no_vector(
+    tmp_path: Path, fake_encoder: FakeEncoder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = corpus_with_everything(tmp_path / "in")
+    ingest([folder], tmp_path / "quiet", FakeEncoder())
+    report = ingest([folder], tmp_path / "bar", fake_encoder, progress=True)
+    err = capsys.readouterr().err
+    assert "Encoding" in err and f"{report.encoded}/{report.encoded}" in err and "passages" in err
+    quiet, bar = Index.open(tmp_path / "quiet"), Index.open(tmp_path / "bar")
+    assert np.array_equal(quiet.store.key_vectors(64), bar.store.key_vectors(64))
+
+
+MFA = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not MFA.exists(), reason="../shared/bench/mfa_qa.jsonl is not beside the project")
+def test_foreign_ministry_qa_file_ingests_and_answers_verbatim_with_the_date(tmp_path: Path) -> None:
+    """The acceptance run on real pairs: progress bar, summary, then answers in the spokesperson's words."""
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(MFA), "--index", root, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert "Encoding" in result.stderr and "Passages: " in result.stdout and " 0 rejected" in result.stdout
+    rows = [json.loads(line) for line in MFA.read_text("utf-8").splitlines() if line.strip()]
+    question = next(r for r in rows if r["asked_by"] == "Bloomberg")["question"]
+    result = run_cli("ask", question, "--index", root, "--json", "-k", "3")
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)["answers"]
+    assert answers
+    for answer in answers:  # every answer is a spokesperson's own words, with that pair's name and date
+        assert any(all(p in r["answer"] for p in answer["paragraphs"]) and r["spokesperson"] == answer["speaker"]
+                   and r["date"] == answer["date"] for r in rows)
+
+
+def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
+    site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    """The acceptance matrix in one run: each bad source is named with why; the rest lands; the index is sound."""
+    from embeddings.doctor import check
+
+    base, folder, _ = site
+    big = folder / "big"
+    big.mkdir()
+    with open(big / "content_7.htm", "wb") as f:  # 50 MB served (sparse: nothing is really written)
+        f.truncate(50 * 1024 * 1024)
+    local = tmp_path / "in"
+    local.mkdir()
+    shutil.copy(DATA / "no_blank_lines.txt", local)
+    for name in ("huge.txt", "huge.html"):
+        with open(local / name, "wb") as f:
+            f.truncate(50 * 1024 * 1024)
+    rows = [json.dumps(QA_LINES[0]), "{not json", json.dumps({"question": "No answer here?"}), json.dumps(QA_LINES[2])]
+    (local / "qa.jsonl").write_text("\n".join(rows) + "\n", "utf-8")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/content_1.htm"
+    urls = [closed, f"{base}/conference/content_404.htm", f"{base}/fail/content_500.htm", f"{base}/desktop/",
+            f"{base}/big/content_7.htm", f"{base}/conference/content_900001.htm"]
+    root = tmp_path / "ix"
+    report = ingest([local, *urls], root, fake_encoder, fetcher=fast_fetcher())
+    why = dict(report.rejected)
+    assert len(report.rejected) == 9, report.rejected
+    assert "could not be fetched (connection refused, 3 tries)" in why[closed]
+    assert "answered HTTP 404" in why[f"{base}/conference/content_404.htm"]
+    assert "HTTP 500 Internal Server Error, 3 tries" in why[f"{base}/fail/content_500.htm"]
+    assert "does not look like a press-conference transcript" in why[f"{base}/desktop/"]
+    assert why[f"{base}/big/content_7.htm"].endswith("is 52 MB; pages over 21 MB are refused.")
+    assert "is 52 MB; transcripts over 21 MB are refused" in why[str(local / "huge.txt")]
+    assert "is 52 MB; pages over 21 MB are refused" in why[str(local / "huge.html")]
+    qa_problems = [w for s, w in report.rejected if s == str(local / "qa.jsonl")]
+    assert qa_problems == [f"{local / 'qa.jsonl'} line 2 is not JSON (Expecting property name enclosed in double "
+                           "quotes).", f"{local / 'qa.jsonl'} line 3 has no answer."]
+    assert all("\n" not in w for w in why.values())
+    # The good ones landed: the text, both Q&A pairs (two conferences) and the three-page conference.
+    assert {"Regular press conference, 2025-03-03", "Regular press conference, 2025-03-04", TITLE} < \
+        set(report.added)
+    assert len(report.added) == 4 and report.committed
+    assert check(root) is None  # the index loads and its parts agree
