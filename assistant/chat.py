@@ -118,7 +118,7 @@ def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False
             gr.Markdown("# Press Room\nAsk what officials said at press conferences. Every reply is the "
                         "**official answer, verbatim**, with who said it, when, and in reply to whom.")
         chatbot = gr.Chatbot(
-            label="Press Room", show_label=False, height=None if not compact else 420, scale=1,
+            label="Press Room", show_label=False, height="66vh" if not compact else 420,
             sanitize_html=True, render_markdown=True, latex_delimiters=[], buttons=["copy"],
             feedback_options=None, elem_id="chat",
             placeholder="Ask what an official said, e.g. about the Yangtze River Delta.",

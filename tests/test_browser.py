@@ -81,6 +81,15 @@ def ask(scope, question: str) -> str:
     return bots.nth(before).inner_text()
 
 
+def scroll_to_top_of(message) -> None:
+    """Scroll the chat (not the page) so that ``message`` starts at its top: the screenshot shows the quote."""
+    message.evaluate("""m => {
+        let box = m.parentElement;
+        while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
+        if (box) box.scrollTop += m.getBoundingClientRect().top - box.getBoundingClientRect().top - 8;
+    }""")
+
+
 def squash(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -107,6 +116,7 @@ def test_embedded_widget_quotes_the_answer_verbatim(browser, live_server: Server
         assert "Gu Jun" in reply and "2024-03-28" in reply
         assert "In reply to Southern Metropolis Daily" in reply
         assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in reply
+        scroll_to_top_of(scope.locator("[data-testid=bot]").first)
         watch.page.screenshot(path=str(screenshot_dir(tmp_path) / f"widget-{way.replace(' ', '-')}.png"))
         assert watch.hosts == {"127.0.0.1:" + str(live_server.port), host_page.origin.split("//")[1]}
     finally:
@@ -119,11 +129,12 @@ def test_chat_page_answers_folds_more_and_follows_up(browser, live_server: Serve
         watch.page.goto(live_server.url + "/")
         first = squash(ask(watch.page, SEED_QUESTION))
         assert "Gu Jun" in first and "Southern Metropolis Daily" in first
+        scroll_to_top_of(watch.page.locator("[data-testid=user]").first)
+        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / "chat.png"))
         follow = squash(ask(watch.page, "and who is responsible for that?"))
         assert follow.startswith("Searched for: " + SEED_QUESTION[:40])
         cards = re.findall(r"^\s*\d\. .+ — .+", watch.page.locator("#chat").inner_text(), re.MULTILINE)
         assert cards and cards[0].strip().startswith("2. ")  # further answers, folded
-        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / "chat.png"), full_page=True)
         assert watch.hosts == {"127.0.0.1:" + str(live_server.port)}  # nothing calls out to the internet
     finally:
         watch.close()
