@@ -257,6 +257,60 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
             click.echo(f"  e.g. {problem}", err=True)
 
 
+@bench.command(name="quality")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["test", "tune", "all"]), default="test", show_default=True,
+              help="Questions asked: the latest 30 % of dates (test), the rest (tune), or all.")
+@click.option("--steps", is_flag=True, help="Also show, on the tune split, what each step of the ranking adds.")
+@click.option("--off-topic", "off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Questions with no answer in FILE, one a line: report how many get none.")
+@model_option
+@json_option
+@friendly
+def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, model: str | None,
+                  as_json: bool) -> None:
+    """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
+
+    FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
+    question should find its own answer.
+
+    \b
+    Example:
+      pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+    """
+    from embeddings.encoder import load_encoder
+
+    from .bench_quality import run_quality
+
+    settings = Settings.load(model=model)
+    questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
+    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
+                         progress=lambda line: click.echo(line, err=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(f"{report.n} questions ({report.split} split, {report.dates[0]} to {report.dates[1]}), "
+               f"{report.answers} distinct answers, model {settings.model}")
+    click.echo(_quality_table(report.methods))
+    if report.steps:
+        click.echo("\nEach step of the ranking, tune split:")
+        click.echo(_quality_table(report.steps))
+    if report.abstention:
+        a = report.abstention
+        click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
+                   f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+
+
+def _quality_table(rows: dict[str, dict[str, float]]) -> str:
+    width = max(len(name) for name in rows)
+    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms")
+    lines = [f"{'method':{width}} " + " ".join(f"{c:>7}" for c in columns)]
+    for name, m in rows.items():
+        lines.append(f"{name:{width}} " + " ".join(
+            f"{m[c]:7.1f}" if c.endswith("_ms") else f"{m[c]:7.3f}" for c in columns))
+    return "\n".join(lines)
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

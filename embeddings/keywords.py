@@ -81,24 +81,15 @@ class KeywordIndex:
             ) from exc
         return cls(bm25, int(count))
 
-    def scores(self, question: str) -> tuple[np.ndarray, float]:
-        """BM25 score of ``question`` against every key (float32, zeros when no word matches), and the most
-        any key could score: the sum of the matched words' idf (each term's tf part is below 1).
-
-        Dividing by that ceiling puts BM25 on a 0..1 scale that means the same across questions (dividing
-        by the best key's score instead would give every question's best key 1, even an off-topic one's).
-        """
+    def scores(self, question: str) -> np.ndarray:
+        """BM25 score of ``question`` against every key (float32, one per key; zeros when no word matches)."""
         import bm25s
 
-        zeros = np.zeros(self.count, dtype=np.float32)
         if self._bm25 is None:
-            return zeros, 0.0
+            return np.zeros(self.count, dtype=np.float32)
         tokens = bm25s.tokenize([question], stopwords=STOPWORDS, stemmer=self._stemmer, return_ids=False,
                                 show_progress=False)[0]
         ids = self._bm25.get_tokens_ids(tokens)
         if not ids:
-            return zeros, 0.0
-        indptr = self._bm25.scores["indptr"]  # keys containing token t: indptr[t]..indptr[t + 1]
-        df = np.array([indptr[i + 1] - indptr[i] for i in ids], dtype=np.float64)
-        ceiling = float(np.log(1 + (self.count - df + 0.5) / (df + 0.5)).sum())
-        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32), ceiling
+            return np.zeros(self.count, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
