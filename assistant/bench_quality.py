@@ -178,7 +178,8 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
-                off_topic: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> QualityReport:
+                off_topic: Sequence[str] = (), tuned: Encoder | None = None,
+                progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
 
     Args:
@@ -187,6 +188,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         split: 'test', 'tune' or 'all'.
         steps: also measure, on the tune split, each step of Press Room's ranking added in turn.
         off_topic: questions with no answer in the file, to measure abstention.
+        tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
         progress: called with a line of progress now and then.
 
     Returns:
@@ -223,6 +225,15 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 say(f"Asking {len(questions)} questions: {name}…")
                 runs[name] = _timed(questions, rank, gold)
                 methods[name] = runs[name].metrics()
+            if tuned is not None:
+                say(f"Encoding the answers with {tuned.name} and asking {len(questions)} questions…")
+                with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tuned_tmp:
+                    tuned_index = build_index(pairs, Path(tuned_tmp) / "index", MemoEncoder(tuned), path)
+                    try:
+                        run = _timed(questions, _pressroom(Retriever(tuned_index, tuned)), gold)
+                    finally:
+                        tuned_index.close()
+                methods["pressroom-tuned"] = run.metrics()
             abstention = None
             if off_topic:
                 say(f"Asking {len(off_topic)} off-topic questions…")

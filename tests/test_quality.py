@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assistant.questions import strip_framing
-from embeddings.errors import IndexProblem
+from embeddings.errors import IndexProblem, PressroomError
 from embeddings.index import KEYWORDS, Index
 from embeddings.ingest import ingest
 from embeddings.keywords import K1, B, KeywordIndex, tokenize
@@ -171,9 +171,32 @@ def test_bench_quality_command_json(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
-    result = run_cli("bench", "quality", "--help")
-    assert result.returncode == 0 and "pressroom bench quality" in result.stdout and "Example:" in result.stdout
+    for command in (("bench", "quality"), ("tune",)):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0 and "Example:" in result.stdout
+        assert "pressroom " + " ".join(command) in result.stdout
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q only"}\n', "utf-8")
     result = run_cli("bench", "quality", str(bad))
     assert result.returncode == 1 and "line 1 has no answer" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
+    from assistant.retrieval import Retriever
+    from embeddings.encoder import DEFAULT_MODEL, load_encoder
+    from embeddings.tune import fine_tune
+
+    pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
+        ["trade talks", "arms sales", "the Africa visit", "the typhoon", "EU trade"], TINY, strict=True)]
+    tuned = fine_tune(pairs, tmp_path / "model", epochs=1, batch_size=4, progress=False)
+    assert tuned.name.startswith(DEFAULT_MODEL + "-tuned-") and tuned.pairs == 5
+    encoder = load_encoder(str(tmp_path / "model"))
+    assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
+    ingest([corpus], tmp_path / "ix", encoder)
+    with pytest.raises(IndexProblem, match="was built with the model"):  # another model's vectors never mix
+        Index.open(tmp_path / "ix", model=DEFAULT_MODEL)
+    hits = Retriever(Index.open(tmp_path / "ix", model=encoder.name), encoder).search(PARAPHRASE, 1)
+    assert hits and hits[0].answer.speaker == "Gu Jun"
+    with pytest.raises(PressroomError, match="not empty"):
+        fine_tune(pairs, tmp_path / "model", progress=False)
