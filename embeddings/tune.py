@@ -87,7 +87,7 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
                 if len(batch) < 2:  # a lone pair has no negatives to learn from
                     bar.update(1)
                     continue
-                features = [model.tokenize([q for q, _ in batch]), model.tokenize([a for _, a in batch])]
+                features = [model.preprocess([q for q, _ in batch]), model.preprocess([a for _, a in batch])]
                 value = loss(features, torch.empty(0))  # labels are implicit: pair i of the batch
                 value.backward()
                 optimizer.step()
