@@ -74,7 +74,7 @@ class KeywordIndex:
         try:
             count = json.loads((folder / META).read_text("utf-8"))["count"]
             bm25 = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0) if count else None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
             raise IndexProblem(
                 f"The keyword index {folder} is missing or unreadable ({exc}); run `pressroom doctor` to rebuild "
                 "the index from its sources."

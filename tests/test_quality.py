@@ -71,7 +71,14 @@ def test_keyword_index_lives_in_each_generation(corpus: Path, tmp_path: Path, fa
     assert int(np.argmax(index.keywords.scores(texts[3]))) == 3
     directory = index.directory
     index.close()
-    for path in (directory / KEYWORDS).iterdir():
+    files = sorted((directory / KEYWORDS).iterdir())
+    for damaged in files:  # each file garbled in turn, then all gone: one sentence naming the fix
+        saved = damaged.read_bytes()
+        damaged.write_bytes(b"\x00garbage" * 10)
+        with pytest.raises(IndexProblem, match="pressroom doctor"):
+            Index.open(tmp_path / "ix")
+        damaged.write_bytes(saved)
+    for path in files:
         path.unlink()
     with pytest.raises(IndexProblem, match="pressroom doctor"):
         Index.open(tmp_path / "ix")
