@@ -28,8 +28,9 @@ import numpy as np
 
 from embeddings.encoder import DEFAULT_MODEL, TORCH_MODEL, Encoder, load_encoder
 from embeddings.errors import PressroomError
-from embeddings.index import CURRENT, MANIFEST, STORE, VECTORS, Index, build_vectors, vectors_kind
+from embeddings.index import CURRENT, KEYWORDS, MANIFEST, STORE, VECTORS, Index, build_vectors, vectors_kind
 from embeddings.ingest import ingest
+from embeddings.keywords import KeywordIndex
 
 from .retrieval import Retriever
 from .settings import PROJECT_DIR
@@ -117,6 +118,8 @@ def _sized_index(base_root: Path, root: Path, size: int, base: np.ndarray, seed:
     with db:
         sqlite3.connect(source / STORE).backup(db)
     keys = db.execute("SELECT turn_id, paragraph, hash FROM keys ORDER BY pos").fetchall()
+    texts = [t for (t,) in db.execute(
+        'SELECT p.text FROM keys k JOIN paragraphs p ON p.turn_id = k.turn_id AND p.seq = k.paragraph ORDER BY k.pos')]
     if size <= len(base):
         matrix, origin = base[:size], np.arange(size)
     else:
@@ -132,6 +135,7 @@ def _sized_index(base_root: Path, root: Path, size: int, base: np.ndarray, seed:
     index = build_vectors(matrix, matrix.shape[1])
     build_s = time.perf_counter() - start
     faiss.write_index(index, str(gen / VECTORS))
+    KeywordIndex.build([texts[o] for o in origin.tolist()]).save(gen / KEYWORDS)  # a copy has its original's words
     manifest = json.loads((source / MANIFEST).read_text("utf-8"))
     manifest.update(count=size, vectors=vectors_kind(size))
     (gen / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")

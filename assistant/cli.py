@@ -249,6 +249,40 @@ def doctor(index: Path | None, model: str | None) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the tuned model.")
+@click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
+              help="Train on every pair, or only on the tune split (older 70 % of dates) to benchmark fairly.")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 20))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(2, 512),
+              help="Pairs per step; the other answers in a batch are the negatives.")
+@model_option
+@friendly
+def tune(file: Path, out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
+    """Fine-tune the embedding model on your own question→answer pairs (JSONL), on the CPU.
+
+    Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
+
+    \b
+    Example:
+      pressroom tune my_qa.jsonl --out models/my-press-office
+      pressroom ingest --rebuild --model models/my-press-office data/
+    """
+    from embeddings.tune import fine_tune
+
+    from .bench_quality import read_benchmark, split_pairs
+    from .questions import strip_framing
+
+    settings = Settings.load(model=model)
+    pairs = split_pairs(read_benchmark(file), split).pairs
+    # Questions are trained as they are searched: without courtesies (see assistant.questions).
+    tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
+                      epochs=epochs, batch_size=batch_size)
+    click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
+               f"(model name {tuned.name}). Use it with --model {out}.")
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks that print tables: the product beside its baselines, measured in the same run."""
@@ -324,6 +358,61 @@ def bench_speed(sizes: str, as_json: bool) -> None:
         raise PressroomError(f"--sizes must be between 10 and 5,000,000 (got {sizes!r}).")
     result = run(counts, log=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+@bench.command(name="quality")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["test", "tune", "all"]), default="test", show_default=True,
+              help="Questions asked: the latest 30 % of dates (test), the rest (tune), or all.")
+@click.option("--steps", is_flag=True, help="Also show, on the tune split, what each step of the ranking adds.")
+@click.option("--off-topic", "off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Questions with no answer in FILE, one a line: report how many get none.")
+@click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@model_option
+@json_option
+@friendly
+def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
+                  model: str | None, as_json: bool) -> None:
+    """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
+
+    FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
+    question should find its own answer.
+
+    \b
+    Example:
+      pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+    """
+    from embeddings.encoder import load_encoder
+
+    from .bench_quality import run_quality
+
+    settings = Settings.load(model=model)
+    questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
+    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
+                         tuned=load_encoder(str(tuned)) if tuned else None,
+                         progress=lambda line: click.echo(line, err=True))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    click.echo(f"{report.n} questions ({report.split} split, {report.dates[0]} to {report.dates[1]}), "
+               f"{report.answers} distinct answers, model {settings.model}")
+    click.echo(_quality_table(report.methods))
+    if report.steps:
+        click.echo("\nEach step of the ranking, tune split:")
+        click.echo(_quality_table(report.steps))
+    if report.abstention:
+        a = report.abstention
+        click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
+                   f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+
+
+def _quality_table(rows: dict[str, dict[str, float]]) -> str:
+    width = max(len(name) for name in rows)
+    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms")
+    lines = [f"{'method':{width}} " + " ".join(f"{c:>7}" for c in columns)]
+    for name, m in rows.items():
+        lines.append(f"{name:{width}} " + " ".join(
+            f"{m[c]:7.1f}" if c.endswith("_ms") else f"{m[c]:7.3f}" for c in columns))
+    return "\n".join(lines)
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from embeddings.encoder import Encoder, load_encoder
 from embeddings.errors import PressroomError
 from embeddings.index import Index, exists
@@ -18,10 +20,17 @@ from embeddings.ingest import ingest
 from embeddings.store import Answer, AnswerFilter
 
 from .conversation import Query, understand
+from .questions import strip_framing
 from .settings import Settings, check_k
 
 MAX_QUESTION_CHARS = 2000
 CANDIDATES_PER_ANSWER = 8  # paragraph vectors fetched per answer wanted, before grouping by answer
+# Fused score = (1 - w) × cosine + w × BM25 / (best key's BM25 for this question). w = 0.15 was best on the
+# benchmark's tune split (0.05…0.5 tried; dividing BM25 by its query-independent ceiling instead did worse).
+FUSION_WEIGHT = 0.15
+# Below this fused score of the best key there is no official answer on the subject: calibrated on the tune
+# split against tests/data/off_topic_questions.txt (`pressroom bench quality … --off-topic FILE`).
+ABSTAIN_BELOW = 0.32
 
 
 @dataclass(frozen=True)
@@ -130,9 +139,13 @@ def make_filter(speaker: str | None = None, conference: str | None = None, since
 class Retriever:
     """Searches one index with one encoder. Thread-safe for concurrent questions."""
 
-    def __init__(self, index: Index, encoder: Encoder) -> None:
+    def __init__(self, index: Index, encoder: Encoder, *, fusion_weight: float = FUSION_WEIGHT,
+                 abstain_below: float = ABSTAIN_BELOW, strip: bool = True) -> None:
         self.index = index
         self.encoder = encoder
+        self.fusion_weight = fusion_weight  # 0: vectors only
+        self.abstain_below = abstain_below  # -inf: always answer
+        self.strip = strip  # strip courtesies and framing before searching
 
     @classmethod
     def open(cls, settings: Settings, *, log: Callable[[str], None] | None = None) -> Retriever:
@@ -183,7 +196,10 @@ class Retriever:
         return examples
 
     def search(self, question: str, k: int = 5, where: AnswerFilter | None = None) -> list[Hit]:
-        """The ``k`` best official answers to ``question`` that ``where`` admits, best first."""
+        """The ``k`` best official answers to ``question`` that ``where`` admits, best first.
+
+        None when nothing is on the subject (the best score is below the abstention threshold).
+        """
         k = check_k(k)
         text = clean_question(question)
         if self.index.manifest.count == 0:
@@ -191,19 +207,43 @@ class Retriever:
         among = self.index.store.positions(where) if where else None
         if among is not None and len(among) == 0:
             return []
-        query = self.encoder.encode([text])
-        scores, positions = self.index.search(query, k * CANDIDATES_PER_ANSWER, among)
-        keys = self.index.store.keys_at([p for p in positions[0] if p >= 0])
+        scores, positions = self._candidates(text, k * CANDIDATES_PER_ANSWER, among)
+        if not len(scores) or scores[0] < self.abstain_below:
+            return []
+        keys = self.index.store.keys_at(positions.tolist())
         best: dict[str, tuple[float, int]] = {}  # answer -> (max paragraph score, paragraph)
-        for score, pos in zip(scores[0], positions[0], strict=True):
-            if pos < 0:
-                continue
+        for score, pos in zip(scores, positions, strict=True):
             turn, paragraph = keys[int(pos)]
             if turn not in best or score > best[turn][0]:
                 best[turn] = (float(score), paragraph)
         ranked = sorted(best.items(), key=lambda item: -item[1][0])[:k]
         answers = self.index.store.answers([turn for turn, _ in ranked])
         return [Hit(answers[turn], score, paragraph) for turn, (score, paragraph) in ranked]
+
+    def _candidates(self, text: str, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` best keys for ``text`` by fused score: (scores, key positions), best first.
+
+        Candidates are the union of the vectors' top ``n`` and BM25's top ``n``, each scored by both;
+        ``among`` (a filter) limits both. BM25 is normalised over the whole index, so a filter changes
+        which answers may come back, never their scores.
+        """
+        query = strip_framing(text) if self.strip else text
+        vector = self.encoder.encode([query])
+        dense, positions = self.index.search(vector, n, among)
+        dense, positions = dense[0][positions[0] >= 0], positions[0][positions[0] >= 0]
+        if not self.fusion_weight:
+            return dense, positions
+        bm25 = self.index.keywords.scores(query)
+        bm25 /= max(float(bm25.max()), 1e-9)  # no word in common: all zeros, the fused score is (1 - w) × cosine
+        if among is None:
+            by_words = np.argsort(-bm25, kind="stable")[:n]
+        else:
+            by_words = among[np.argsort(-bm25[among], kind="stable")[:n]]
+        positions = np.union1d(positions, by_words)
+        cosine = self.index.vectors.reconstruct_batch(positions) @ vector[0]
+        fused = (1 - self.fusion_weight) * cosine + self.fusion_weight * bm25[positions]
+        order = np.argsort(-fused, kind="stable")[:n]
+        return fused[order], positions[order]
 
     def close(self) -> None:
         self.index.close()

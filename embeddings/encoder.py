@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # export), so both record the model as DEFAULT_MODEL in the manifest: an index built by either is searched by
 # either. Only adding to an index is kept to one backend (the manifest records it), so an index is never mixed.
 TORCH_MODEL = DEFAULT_MODEL + "-torch"
+TUNED_MANIFEST = "pressroom-model.json"  # marks a folder written by `pressroom tune`
 
 
 class Encoder(Protocol):
@@ -46,6 +48,7 @@ class SentenceTransformerEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
+        self.path = path
         self.batch_size = batch_size
         self.model = SentenceTransformer(path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension())
@@ -97,10 +100,26 @@ MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm, TORCH_MODEL:
 _loaded: dict[str, Encoder] = {}
 
 
+def _tuned(folder: Path) -> Encoder:
+    """A model folder written by `pressroom tune`; its manifest's name (base model + weights hash) is recorded
+    in the indexes it builds, so an index is never searched with other weights."""
+    try:
+        name = json.loads((folder / TUNED_MANIFEST).read_text("utf-8"))["name"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise PressroomError(f"{folder / TUNED_MANIFEST} is unreadable ({exc}); tune the model again.") from exc
+    return SentenceTransformerEncoder(str(name), str(folder))
+
+
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
-    """The encoder called ``name`` (loaded once per process), or a clear error listing the known ones."""
+    """The encoder called ``name``, or in the folder ``name`` made by `pressroom tune` (loaded once per process);
+    otherwise a clear error listing the known ones."""
     if name not in _loaded:
-        if name not in MODELS:
-            raise PressroomError(f"Unknown model {name!r}; known models: {', '.join(sorted(MODELS))}.")
-        _loaded[name] = MODELS[name]()
+        folder = Path(name).expanduser()
+        if name in MODELS:
+            _loaded[name] = MODELS[name]()
+        elif (folder / TUNED_MANIFEST).is_file():
+            _loaded[name] = _tuned(folder)
+        else:
+            raise PressroomError(f"Unknown model {name!r}; known models: {', '.join(sorted(MODELS))}, or a folder "
+                                 "made by `pressroom tune`.")
     return _loaded[name]

@@ -4,7 +4,7 @@ Layout of an index folder::
 
     CURRENT            names the live generation ("gen-000007"); replaced atomically
     SOURCES            the sources of the live generation (JSON list), for `pressroom doctor`
-    gen-000007/        manifest.json, store.sqlite, vectors.faiss — never modified once published
+    gen-000007/        manifest.json, store.sqlite, vectors.faiss, keywords/ — never modified once published
     .lock              held by the one writer at a time
 
 A writer builds a new generation in a staging folder, fsyncs it, renames it into place and only then
@@ -31,12 +31,14 @@ import numpy as np
 
 from .encoder import Encoder
 from .errors import IndexProblem, PressroomError
+from .keywords import KeywordIndex
 from .records import text_hash
 from .store import Store
 
 EXACT_AMONG = 50_000  # a filter admitting at most this many rows is searched exactly
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a BM25 keyword index (keywords/) beside the vectors
 MANIFEST, STORE, VECTORS, CURRENT, SOURCES = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT", "SOURCES"
+KEYWORDS = "keywords"
 
 
 @dataclass(frozen=True)
@@ -99,13 +101,15 @@ def exists(root: Path) -> bool:
 
 
 class Index:
-    """A read-only view of the live generation: manifest, metadata store and FAISS vectors."""
+    """A read-only view of the live generation: manifest, metadata store, FAISS vectors and keyword index."""
 
-    def __init__(self, directory: Path, manifest: Manifest, store: Store, vectors: faiss.Index) -> None:
+    def __init__(self, directory: Path, manifest: Manifest, store: Store, vectors: faiss.Index,
+                 keywords: KeywordIndex) -> None:
         self.directory = directory
         self.manifest = manifest
         self.store = store
         self.vectors = vectors
+        self.keywords = keywords
 
     @classmethod
     def open(cls, root: Path, model: str | None = None) -> Index:
@@ -136,13 +140,18 @@ class Index:
             raise IndexProblem(
                 f"The store {directory / STORE} is corrupt or missing ({exc}); run `pressroom doctor`."
             ) from exc
-        if not (vectors.ntotal == manifest.count == stored) or vectors.d != manifest.dim:
+        try:
+            keywords = KeywordIndex.load(directory / KEYWORDS)
+        except IndexProblem:
+            store.close()
+            raise
+        if not (vectors.ntotal == manifest.count == stored == keywords.count) or vectors.d != manifest.dim:
             store.close()
             raise IndexProblem(
                 f"The index at {directory} is inconsistent (manifest {manifest.count} vectors, FAISS "
-                f"{vectors.ntotal}, store {stored}); run `pressroom doctor`."
+                f"{vectors.ntotal}, store {stored}, keywords {keywords.count}); run `pressroom doctor`."
             )
-        return cls(directory, manifest, store, vectors)
+        return cls(directory, manifest, store, vectors, keywords)
 
     def search(self, queries: np.ndarray, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` (scores, positions) per query vector; positions are -1 where fewer exist.
@@ -379,6 +388,7 @@ class IndexWriter:
         store.db.execute("COMMIT")
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
+        KeywordIndex.build([text for _, _, _, text in keys]).save(stage / KEYWORDS)  # row i = key i, as above
         conferences = store.count("conferences")
         sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})
         store.close()
@@ -390,6 +400,7 @@ class IndexWriter:
         (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
         for name in (STORE, VECTORS, MANIFEST):
             _fsync_file(stage / name)
+        _fsync_dir(stage / KEYWORDS)
         _fsync_dir(stage)
         self._publish(stage, sources)
         self.stage = None

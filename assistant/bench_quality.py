@@ -1,0 +1,264 @@
+"""Retrieval quality on a question→answer file: bm25, dense and Press Room side by side (Recall@k, MRR@10, ms).
+
+Protocol (fixed, so figures compare across versions): the corpus is the file's distinct answer texts, the
+queries are its questions, a hit is the question's own answer (identical text counts). Pairs are split by
+date: the latest 30 % of dates are the test split, the rest the tune split, which is the only one any
+setting of Press Room was chosen on.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embeddings.encoder import Encoder
+from embeddings.errors import PressroomError
+from embeddings.index import Index, IndexWriter
+from embeddings.keywords import KeywordIndex
+from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
+
+from .retrieval import ABSTAIN_BELOW, FUSION_WEIGHT, Retriever
+
+TEST_SHARE = 0.3  # latest share of dates held out as the test split
+DEPTH = 10  # ranks looked at: Recall@1/5/10 and MRR@10
+WARMUP = 5  # questions asked before timing starts, per method
+SPLITS = ("test", "tune", "all")
+
+
+@dataclass(frozen=True)
+class Split:
+    """The pairs of one split and where it lies in time."""
+
+    name: str
+    pairs: tuple[QAPair, ...]
+    first: str
+    last: str
+
+
+@dataclass
+class Run:
+    """One method over one split: the rank of the right answer per question (None: not in the top 10), and ms."""
+
+    ranks: list[int | None] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        n = max(len(self.ranks), 1)
+        found = [r for r in self.ranks if r is not None]
+        out = {f"R@{k}": round(sum(r <= k for r in found) / n, 3) for k in (1, 5, 10)}
+        out["MRR@10"] = round(sum(1 / r for r in found) / n, 3)
+        out["p50_ms"] = round(statistics.median(self.ms), 2) if self.ms else 0.0
+        out["p99_ms"] = round(float(np.percentile(self.ms, 99)), 2) if self.ms else 0.0
+        return out
+
+
+@dataclass(frozen=True)
+class Abstention:
+    """How the abstention threshold does: off-topic questions refused, real ones lost."""
+
+    threshold: float
+    off_topic: int
+    refused: float  # share of off-topic questions with no answer
+    lost_r1: float  # Recall@1 lost on the split's real questions (right answer first, yet refused)
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Everything `pressroom bench quality` prints."""
+
+    n: int
+    split: str
+    dates: tuple[str, str]
+    answers: int
+    methods: dict[str, dict[str, float]]
+    steps: dict[str, dict[str, float]] | None = None  # tune split, each step of Press Room's ranking added in turn
+    abstention: Abstention | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"n": self.n, "split": self.split, "dates": list(self.dates), "answers": self.answers,
+                               "methods": self.methods}
+        if self.steps is not None:
+            out["steps"] = self.steps
+        if self.abstention is not None:
+            out["abstention"] = vars(self.abstention)
+        return out
+
+
+def normalise(text: str) -> str:
+    """Answer identity: the same words, whatever the line breaks (an index joins paragraphs with blank lines)."""
+    return " ".join(text.split())
+
+
+def read_benchmark(path: Path) -> list[QAPair]:
+    """The pairs of a Q&A file, or one sentence saying which line is wrong."""
+    pairs, problems = read_pairs(path)
+    if problems:
+        raise PressroomError(f"{problems[0]} Fix the file (one JSON object with question and answer a line).")
+    return pairs
+
+
+def split_pairs(pairs: Sequence[QAPair], split: str) -> Split:
+    """The pairs of ``split``: 'test' (latest 30 % of dates), 'tune' (the rest) or 'all'."""
+    if split not in SPLITS:
+        raise PressroomError(f"split must be one of {', '.join(SPLITS)} (got {split!r}).")
+    dates = sorted({p.day.isoformat() for p in pairs if p.day})
+    if len(dates) < 2 and split != "all":
+        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
+                             "(use --split all).")
+    cut = dates[-math.ceil(len(dates) * TEST_SHARE)] if dates else ""
+
+    def side(p: QAPair) -> str:  # undated pairs count as old: they never land in the test split
+        return "test" if p.day and p.day.isoformat() >= cut else "tune"
+
+    chosen = tuple(p for p in pairs if split == "all" or side(p) == split)
+    days = sorted(p.day.isoformat() for p in chosen if p.day)
+    return Split(split, chosen, days[0] if days else "", days[-1] if days else "")
+
+
+def distinct_answers(pairs: Sequence[QAPair]) -> dict[str, QAPair]:
+    """The first pair of each distinct answer, by answer identity (see :func:`normalise`)."""
+    out: dict[str, QAPair] = {}
+    for p in pairs:
+        out.setdefault(normalise(p.answer), p)
+    return out
+
+
+class MemoEncoder:
+    """The encoder, remembering each text's vector: the index reuses the dense baseline's answer vectors."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.name, self.dim = encoder.name, encoder.dim
+        self.memo: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if todo:
+            self.memo.update(zip(todo, self.encoder.encode(todo, progress=progress), strict=True))
+        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+
+def build_index(pairs: Sequence[QAPair], root: Path, encoder: Encoder, path: Path) -> Index:
+    """An index of the distinct answers of ``pairs``, built as `pressroom ingest` builds one."""
+    # One conference per answer: its id comes from the source, which must then be a URL (see Conference.id).
+    base = path.resolve().as_uri()
+    unique = [replace(p, source=f"{base}#answer-{i}") for i, p in enumerate(distinct_answers(pairs).values())]
+    with IndexWriter(root, encoder, rebuild=True) as writer:
+        writer.store.db.execute("BEGIN")
+        for conference in conferences_from_pairs(unique, path):
+            writer.store.put(conference, [(conference.source, "")])
+        writer.store.db.execute("COMMIT")
+        writer.commit()
+    return Index.open(root, model=encoder.name)
+
+
+def _timed(questions: Sequence[str], rank: Callable[[str], list[str]], gold: Sequence[str]) -> Run:
+    """Rank the answers for each question; record where the right one is and how long it took."""
+    for q in questions[:WARMUP]:
+        rank(q)
+    run = Run()
+    for q, g in zip(questions, gold, strict=True):
+        start = time.perf_counter()
+        ranked = rank(q)
+        run.ms.append((time.perf_counter() - start) * 1000)
+        run.ranks.append(next((i for i, a in enumerate(ranked[:DEPTH], 1) if a == g), None))
+    return run
+
+
+def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
+    return lambda q: [normalise(h.answer.text) for h in retriever.search(q, DEPTH)]
+
+
+def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
+                off_topic: Sequence[str] = (), tuned: Encoder | None = None,
+                progress: Callable[[str], None] | None = None) -> QualityReport:
+    """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
+
+    Args:
+        path: JSONL with ``question``, ``answer`` and ``date`` on each line (see embeddings.qa).
+        encoder: the model Press Room and the dense baseline use.
+        split: 'test', 'tune' or 'all'.
+        steps: also measure, on the tune split, each step of Press Room's ranking added in turn.
+        off_topic: questions with no answer in the file, to measure abstention.
+        tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
+        progress: called with a line of progress now and then.
+
+    Returns:
+        The figures per method, and per step and for abstention when asked.
+    """
+    say = progress or (lambda _: None)
+    pairs = read_benchmark(path)
+    chosen = split_pairs(pairs, split)
+    if not chosen.pairs:
+        raise PressroomError(f"The {split} split of {path} is empty.")
+    distinct = distinct_answers(pairs)
+    answers = list(distinct)
+    memo = MemoEncoder(encoder)
+    say(f"Encoding {len(answers)} distinct answers…")
+    matrix = memo.encode([p.answer.strip() for p in distinct.values()])  # as the index's one-line paragraphs
+    keywords = KeywordIndex.build(answers)
+    with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp:
+        index = build_index(pairs, Path(tmp) / "index", memo, path)
+        try:
+            product = Retriever(index, encoder)
+            questions = [p.question for p in chosen.pairs]
+            gold = [normalise(p.answer) for p in chosen.pairs]
+
+            def dense(q: str) -> list[str]:
+                scores = matrix @ encoder.encode([q])[0]
+                return [answers[i] for i in np.argsort(-scores, kind="stable")[:DEPTH]]
+
+            def bm25(q: str) -> list[str]:
+                return [answers[i] for i in np.argsort(-keywords.scores(q), kind="stable")[:DEPTH]]
+
+            methods: dict[str, dict[str, float]] = {}
+            runs: dict[str, Run] = {}
+            for name, rank in (("bm25", bm25), ("dense", dense), ("pressroom", _pressroom(product))):
+                say(f"Asking {len(questions)} questions: {name}…")
+                runs[name] = _timed(questions, rank, gold)
+                methods[name] = runs[name].metrics()
+            if tuned is not None:
+                say(f"Encoding the answers with {tuned.name} and asking {len(questions)} questions…")
+                with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tuned_tmp:
+                    tuned_index = build_index(pairs, Path(tuned_tmp) / "index", MemoEncoder(tuned), path)
+                    try:
+                        run = _timed(questions, _pressroom(Retriever(tuned_index, tuned)), gold)
+                    finally:
+                        tuned_index.close()
+                methods["pressroom-tuned"] = run.metrics()
+            abstention = None
+            if off_topic:
+                say(f"Asking {len(off_topic)} off-topic questions…")
+                refused = sum(not product.search(q, 1) for q in off_topic) / len(off_topic)
+                always = Retriever(index, encoder, abstain_below=-math.inf)
+                lost = sum(1 for q, g, r in zip(questions, gold, runs["pressroom"].ranks, strict=True)
+                           if r is None and _pressroom(always)(q)[:1] == [g])
+                abstention = Abstention(ABSTAIN_BELOW, len(off_topic), round(refused, 3),
+                                        round(lost / len(questions), 3))
+            step_table = _steps(split_pairs(pairs, "tune"), index, encoder) if steps else None
+        finally:
+            index.close()
+    return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
+                         methods=methods, steps=step_table, abstention=abstention)
+
+
+def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, float]]:
+    """Press Room's ranking on the tune split, one step added at a time (each step's effect is the difference)."""
+    questions = [p.question for p in tune.pairs]
+    gold = [normalise(p.answer) for p in tune.pairs]
+    off = -math.inf
+    variants = {
+        "vectors only": Retriever(index, encoder, fusion_weight=0, abstain_below=off, strip=False),
+        "+ clean-up": Retriever(index, encoder, fusion_weight=0, abstain_below=off),
+        f"+ fusion (w={FUSION_WEIGHT})": Retriever(index, encoder, abstain_below=off),
+        f"+ abstention (<{ABSTAIN_BELOW})": Retriever(index, encoder),
+    }
+    return {name: _timed(questions, _pressroom(r), gold).metrics() for name, r in variants.items()}

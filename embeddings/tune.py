@@ -1,0 +1,108 @@
+"""Domain adaptation: fine-tune the bi-encoder on a user's own question→answer pairs, on the CPU.
+
+Each pair pulls its question's vector towards its answer's and away from the other answers in the batch
+(sentence-transformers' MultipleNegativesRankingLoss). The result is a model folder with a manifest
+(``pressroom-model.json``) that `--model FOLDER` loads for ingest, ask and bench.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .encoder import DEFAULT_MODEL, TORCH_MODEL, TUNED_MANIFEST, SentenceTransformerEncoder, load_encoder
+from .errors import PressroomError
+
+
+@dataclass(frozen=True)
+class TunedModel:
+    """What a tuned model folder was made from; ``name`` goes into the manifest of every index it builds."""
+
+    name: str
+    base: str
+    pairs: int
+    epochs: int
+    batch_size: int
+    seconds: float
+    created: str
+
+
+def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = 2,
+              batch_size: int = 32, learning_rate: float = 2e-5, seed: int = 0,
+              progress: bool = True) -> TunedModel:
+    """Fine-tune ``base`` on (question, answer) ``pairs`` and save it in ``out``.
+
+    Args:
+        pairs: (question, answer) texts; at least two, and more than a batch to learn much.
+        out: folder to write (must not exist or be empty).
+        base: the model to start from.
+        epochs: passes over the pairs.
+        batch_size: pairs per step; the other answers of a batch are each question's negatives.
+        learning_rate: AdamW learning rate (linear warm-up over the first 10 % of steps).
+        seed: shuffling and initialisation seed, for repeatable runs.
+        progress: show a progress bar.
+
+    Returns:
+        The manifest written beside the weights.
+    """
+    import time
+
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from tqdm import tqdm
+
+    if len(pairs) < 2:
+        raise PressroomError(f"Fine-tuning needs at least 2 question/answer pairs (got {len(pairs)}).")
+    if out.exists() and any(out.iterdir()):
+        raise PressroomError(f"{out} exists and is not empty; choose a new folder for the tuned model.")
+    # The default model runs as int8 ONNX for speed; training needs its torch weights (the same model).
+    encoder = load_encoder(TORCH_MODEL if base == DEFAULT_MODEL else base)
+    if not isinstance(encoder, SentenceTransformerEncoder):
+        raise PressroomError(f"The model {base!r} cannot be fine-tuned (not a sentence-transformers model).")
+    random.seed(seed)
+    torch.manual_seed(seed)
+    # A private copy: the shared encoder keeps serving the base model's vectors in this process.
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(encoder.path, device="cpu")
+    loss = MultipleNegativesRankingLoss(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    order = list(pairs)
+    steps = epochs * -(-len(order) // batch_size)
+    warmup = max(1, steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (steps - step) / max(1, steps - warmup))
+    )
+    start = time.perf_counter()
+    model.train()
+    with tqdm(total=steps, desc="Fine-tuning", unit="step", disable=not progress) as bar:
+        for _ in range(epochs):
+            random.shuffle(order)
+            for i in range(0, len(order), batch_size):
+                batch = order[i : i + batch_size]
+                if len(batch) < 2:  # a lone pair has no negatives to learn from
+                    bar.update(1)
+                    continue
+                features = [model.preprocess([q for q, _ in batch]), model.preprocess([a for _, a in batch])]
+                value = loss(features, torch.empty(0))  # labels are implicit: pair i of the batch
+                value.backward()
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                bar.set_postfix(loss=f"{value.item():.3f}")
+                bar.update(1)
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(str(out))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(out.rglob("*.safetensors")))).hexdigest()[:12]
+    manifest = TunedModel(
+        name=f"{base}-tuned-{digest}", base=base, pairs=len(pairs), epochs=epochs, batch_size=batch_size,
+        seconds=round(time.perf_counter() - start, 1), created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    (out / TUNED_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
+    return manifest

@@ -1,0 +1,209 @@
+"""Retrieval quality: BM25 against a reference, question clean-up, fusion against its baselines, abstention."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.questions import strip_framing
+from embeddings.errors import IndexProblem, PressroomError
+from embeddings.index import KEYWORDS, Index
+from embeddings.ingest import ingest
+from embeddings.keywords import K1, B, KeywordIndex, tokenize
+from embeddings.qa import QAPair
+
+from .conftest import DATA, PARAPHRASE, ROOT, SEED_QUESTION, FakeEncoder, run_cli
+
+BENCH = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"
+OFF_TOPIC = [q.strip() for q in (DATA / "off_topic_questions.txt").read_text("utf-8").splitlines() if q.strip()]
+
+TINY = [
+    "The spokesperson said the talks on trade were constructive and both sides agreed to continue the talks.",
+    "China firmly opposes the arms sales and urges the US to stop arming Taiwan.",
+    "The foreign minister will visit Africa next week, continuing a tradition of more than thirty years.",
+    "We have noted the reports on the typhoon; the embassy is in touch with Chinese citizens there.",
+    "Trade between China and the EU reached a record high, and trade talks will continue.",
+]
+
+
+def reference_bm25(corpus: list[list[str]], query: list[str]) -> np.ndarray:
+    """BM25 as the textbook writes it (Lucene idf, Robertson tf), one loop per document."""
+    n = len(corpus)
+    avgdl = sum(len(d) for d in corpus) / n
+    out = np.zeros(n)
+    for i, doc in enumerate(corpus):
+        for term in query:
+            df = sum(term in d for d in corpus)
+            if not df:
+                continue
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+            tf = doc.count(term)
+            out[i] += idf * tf / (tf + K1 * (1 - B + B * len(doc) / avgdl))
+    return out
+
+
+@pytest.mark.parametrize("query", ["trade talks continue", "arms sales to Taiwan", "typhoon embassy citizens",
+                                   "record high trade with the EU", "Africa", "nothing matches zebra"])
+def test_bm25_matches_the_reference(query: str, tmp_path: Path) -> None:
+    index = KeywordIndex.build(TINY)
+    expected = reference_bm25(tokenize(TINY), tokenize([query])[0])
+    np.testing.assert_allclose(index.scores(query), expected, rtol=1e-5, atol=1e-6)
+    index.save(tmp_path / "kw")  # saved as .npy and .json by bm25s, read back without pickle
+    np.testing.assert_allclose(KeywordIndex.load(tmp_path / "kw").scores(query), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bm25_stems_and_drops_stopwords() -> None:
+    assert tokenize(["The talks of the trading are in a way to be"]) == [["talk", "trade", "way"]]
+
+
+def test_keyword_index_lives_in_each_generation(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    ingest([corpus], tmp_path / "ix", fake_encoder)
+    index = Index.open(tmp_path / "ix")
+    assert (index.directory / KEYWORDS).is_dir()
+    assert index.keywords.count == index.manifest.count > 0
+    # key i of the keyword index is vector i: the best keyword match for a key's own text is that key
+    texts = [t for _, _, t in index.store.key_texts()]
+    assert int(np.argmax(index.keywords.scores(texts[3]))) == 3
+    directory = index.directory
+    index.close()
+    files = sorted((directory / KEYWORDS).iterdir())
+    for damaged in files:  # each file garbled in turn, then all gone: one sentence naming the fix
+        saved = damaged.read_bytes()
+        damaged.write_bytes(b"\x00garbage" * 10)
+        with pytest.raises(IndexProblem, match="pressroom doctor"):
+            Index.open(tmp_path / "ix")
+        damaged.write_bytes(saved)
+    for path in files:
+        path.unlink()
+    with pytest.raises(IndexProblem, match="pressroom doctor"):
+        Index.open(tmp_path / "ix")
+
+
+@pytest.mark.parametrize(("question", "expected"), [
+    ("Thank you. My question is about the Belt and Road Initiative. What is your comment?",
+     "the Belt and Road Initiative. What is your comment?"),
+    ("Follow-up: does China plan to send envoys? (Similar question from Reuters)", "does China plan to send envoys?"),
+    ("I have a follow-up question on that one. Will the talks resume in May?", "Will the talks resume in May?"),
+    ("Hi, Mao Ning. I have two questions. First, what about Japan's plan? Thank you.",
+     "First, what about Japan's plan?"),
+    (SEED_QUESTION, SEED_QUESTION.removesuffix(" Thank you.")),
+    ("It is reported that the US will impose new tariffs. What's China's comment?",  # reported facts stay
+     "It is reported that the US will impose new tariffs. What's China's comment?"),
+    ("Thank you for your question.", "Thank you for your question."),  # never emptied
+    ("Thanks", "Thanks"),
+])
+def test_strip_framing(question: str, expected: str) -> None:
+    assert strip_framing(question) == expected
+
+
+def test_split_is_by_date_latest_30_percent() -> None:
+    from assistant.bench_quality import split_pairs
+
+    def pair(day: date | None) -> QAPair:
+        return QAPair(1, "q", "a", "S", day, "s", None, None)
+
+    pairs = [pair(date(2024, 1, d)) for d in range(1, 11)] + [pair(None)]
+    test, tune = split_pairs(pairs, "test"), split_pairs(pairs, "tune")
+    assert [p.day.day for p in test.pairs] == [8, 9, 10]
+    assert len(tune.pairs) == 8 and tune.pairs[-1].day is None  # undated pairs are never test questions
+    assert len(split_pairs(pairs, "all").pairs) == 11
+
+
+# --- with the real model ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_off_topic_questions_get_no_answer(retriever) -> None:
+    refused = sum(not retriever.search(q, 3) for q in OFF_TOPIC)
+    assert len(OFF_TOPIC) >= 200
+    assert refused / len(OFF_TOPIC) >= 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [SEED_QUESTION, PARAPHRASE, "Yangtze River Delta integration",
+                                      "total imports and exports reached a record high",
+                                      "How will China attract foreign investment?", "sci-tech innovation"])
+def test_questions_on_the_corpus_are_still_answered(retriever, question: str) -> None:
+    assert retriever.search(question, 3)
+
+
+@pytest.fixture(scope="module")
+def bench_report(real_encoder):
+    if not BENCH.exists():
+        pytest.skip(f"benchmark data not found at {BENCH}")
+    from assistant.bench_quality import run_quality
+
+    return run_quality(BENCH, real_encoder, split="test", off_topic=OFF_TOPIC)
+
+
+@pytest.mark.slow
+def test_pressroom_beats_both_baselines_on_the_test_split(bench_report) -> None:
+    m = bench_report.methods
+    assert bench_report.n >= 300 and bench_report.split == "test"
+    for metric in ("R@1", "R@5", "MRR@10"):
+        assert m["pressroom"][metric] > max(m["bm25"][metric], m["dense"][metric]), metric
+    assert m["pressroom"]["R@1"] >= max(m["bm25"]["R@1"], m["dense"]["R@1"]) + 0.03
+
+
+@pytest.mark.slow
+def test_abstention_on_the_benchmark(bench_report) -> None:
+    a = bench_report.abstention
+    assert a is not None and a.off_topic >= 200
+    assert a.refused >= 0.95 and a.lost_r1 < 0.02
+
+
+@pytest.mark.slow
+def test_bench_quality_command_json(tmp_path: Path) -> None:
+    rows = [{"question": f"What about {topic}?", "answer": answer, "date": f"2024-01-0{i % 5 + 1}",
+             "spokesperson": "Mao Ning", "link": f"https://example.org/{i}"}
+            for i, (topic, answer) in enumerate(zip(
+                ["trade talks", "arms sales to Taiwan", "the minister's Africa visit", "the typhoon", "EU trade"],
+                TINY, strict=True))]
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    result = run_cli("bench", "quality", str(qa), "--split", "all", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["n"] == 5 and data["split"] == "all"
+    assert set(data["methods"]) == {"bm25", "dense", "pressroom"}
+    for figures in data["methods"].values():
+        assert {"R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms"} <= set(figures)
+        assert figures["R@10"] == 1.0  # five answers: every one is in the top 10
+
+
+@pytest.mark.slow
+def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
+    for command in (("bench", "quality"), ("tune",)):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0 and "Example:" in result.stdout
+        assert "pressroom " + " ".join(command) in result.stdout
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q only"}\n', "utf-8")
+    result = run_cli("bench", "quality", str(bad))
+    assert result.returncode == 1 and "line 1 has no answer" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
+    from assistant.retrieval import Retriever
+    from embeddings.encoder import DEFAULT_MODEL, load_encoder
+    from embeddings.tune import fine_tune
+
+    pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
+        ["trade talks", "arms sales", "the Africa visit", "the typhoon", "EU trade"], TINY, strict=True)]
+    tuned = fine_tune(pairs, tmp_path / "model", epochs=1, batch_size=4, progress=False)
+    assert tuned.name.startswith(DEFAULT_MODEL + "-tuned-") and tuned.pairs == 5
+    encoder = load_encoder(str(tmp_path / "model"))
+    assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
+    ingest([corpus], tmp_path / "ix", encoder)
+    with pytest.raises(IndexProblem, match="was built with the model"):  # another model's vectors never mix
+        Index.open(tmp_path / "ix", model=DEFAULT_MODEL)
+    hits = Retriever(Index.open(tmp_path / "ix", model=encoder.name), encoder).search(PARAPHRASE, 1)
+    assert hits and hits[0].answer.speaker == "Gu Jun"
+    with pytest.raises(PressroomError, match="not empty"):
+        fine_tune(pairs, tmp_path / "model", progress=False)
