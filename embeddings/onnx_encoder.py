@@ -74,7 +74,7 @@ def threads() -> int:
 
 
 class OnnxEncoder:
-    """Int8 ONNX MiniLM: same vector space as the torch model (cosine ≥ 0.99), about 3× faster on CPU."""
+    """Int8 ONNX MiniLM: the torch model's vector space (cosine ≥ 0.99); ~2× less CPU a passage, ~10× a question."""
 
     backend = "onnx-int8"
 
