@@ -11,9 +11,11 @@ from typing import Any
 
 from embeddings.encoder import DEFAULT_MODEL
 from embeddings.errors import PressroomError
+from embeddings.onnx_encoder import default_cache_dir
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_DIR / "data"
+CACHE_DIR = default_cache_dir()
 ENV_PREFIX = "PRESSROOM_"
 MAX_K = 50
 
@@ -25,6 +27,8 @@ class Settings:
     index: Path = DATA_DIR / "index"  # index folder (git-ignored)
     data: Path = DATA_DIR  # transcripts indexed when no index exists yet
     model: str = DEFAULT_MODEL
+    # where the int8 ONNX export of the model is kept (the encoder reads PRESSROOM_CACHE itself)
+    cache: Path = CACHE_DIR
     k: int = 5  # answers per question
     host: str = "127.0.0.1"
     port: int = 7860
@@ -82,7 +86,7 @@ def check_k(k: object) -> int:
 
 
 def _convert(name: str, value: Any, where: str) -> Any:
-    if name in ("index", "data"):
+    if name in ("index", "data", "cache"):
         return Path(value).expanduser()
     if name in ("k", "port", "concurrency", "queue"):
         try:

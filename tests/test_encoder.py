@@ -114,3 +114,12 @@ def test_export_is_cached(real_encoder) -> None:
 
     folder = exported(encoders.DEFAULT_MODEL, Path("/nonexistent"), "0.1.0", reference=no_reference)
     assert folder == real_encoder.folder
+
+
+def test_cache_folder_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from assistant.settings import Settings
+    from embeddings.onnx_encoder import cache_dir
+
+    monkeypatch.setenv("PRESSROOM_CACHE", str(tmp_path / "models"))
+    assert cache_dir() == tmp_path / "models"
+    assert Settings.load().cache == tmp_path / "models"  # a known PRESSROOM_* variable, not an error
