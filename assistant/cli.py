@@ -133,6 +133,8 @@ def _format_hit(rank: int, hit: Any) -> str:
         lines.extend(textwrap.wrap(paragraph.text, 96, initial_indent=marker, subsequent_indent=marker) or [""])
     day = a.date.isoformat() if a.date else "date unknown"
     lines.append(f"    — {a.speaker}, {a.conference}, {day}")
+    if a.also:
+        lines.append(f"    also said on {', '.join(d.isoformat() for d in a.also)}")
     if a.asked:
         lines.append(f"    in reply to {a.asked_by or 'a journalist'}: {textwrap.shorten(a.asked, 160)}")
     elif a.kind.value == "statement":

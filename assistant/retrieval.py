@@ -61,6 +61,7 @@ class Hit:
             "source": a.source,
             "asked_by": a.asked_by,
             "asked": a.asked,
+            "also": [day.isoformat() for day in a.also],  # the same words said on other days
             "score": round(self.score, 4),
             "id": a.id,
         }

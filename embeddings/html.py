@@ -7,11 +7,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from .errors import TranscriptError
 from .records import Conference, Page
 from .transcripts import MAX_TRANSCRIPT_BYTES, Meta, decode_transcript, parse_pages, sidecar_path, speaker_name
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 HTML_SUFFIXES = (".htm", ".html", ".shtml")
 
@@ -120,7 +124,7 @@ def extract(html: str, *, url: str | None = None, name: str = "") -> HtmlPage:
     )
 
 
-def _attr(tree, selector: str, name: str) -> str | None:
+def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
     node = tree.css_first(selector)
     value = node.attributes.get(name) if node is not None else None
     return value.strip() if value and value.strip() else None
@@ -130,7 +134,7 @@ def _clean(text: str | None) -> str:
     return " ".join((text or "").split())
 
 
-def _header(tree) -> list[str]:
+def _header(tree: LexborHTMLParser) -> list[str]:
     """Title, category, summary and date, in the order the text parser reads a SCIO page's header."""
     title = next((t for node in tree.css("[class*='title'], [id*='title'], h1")
                   if len((t := _clean(node.text())).split()) >= 3 and node.tag not in ("title", "a")), None)
@@ -146,7 +150,7 @@ def _header(tree) -> list[str]:
     return [line for line in (title, category, summary, date) if line]
 
 
-def _page_links(tree, own: str | None, cid: str | None) -> tuple[str, ...]:
+def _page_links(tree: LexborHTMLParser, own: str | None, cid: str | None) -> tuple[str, ...]:
     """Links to the numbered pages of the same conference (same content id), in page order."""
     if cid is None:
         return ()
@@ -159,18 +163,18 @@ def _page_links(tree, own: str | None, cid: str | None) -> tuple[str, ...]:
     return tuple(found[n] for n in sorted(found))
 
 
-def _is_furniture(node) -> bool:
+def _is_furniture(node: LexborNode) -> bool:
     names = f"{node.attributes.get('class') or ''} {node.attributes.get('id') or ''}".lower()
     words = set(re.split(r"[\s\-_]+", names)) - {""}
     return bool(words) and not words & _ARTICLE and any(_FURNITURE.match(w) for w in words)
 
 
-def _text_size(node, selector: str | None) -> int:
+def _text_size(node: LexborNode, selector: str | None) -> int:
     parts = node.css(selector) if selector else [node]
     return sum(len("".join(part.text(deep=True).split())) for part in parts)
 
 
-def _container(node):
+def _container(node: LexborNode) -> LexborNode:
     """The element holding the article: descend while one child holds most of its paragraph text.
 
     Paragraph (``<p>``) text is what counts, so a title, date line or leftover widget beside the article
@@ -188,7 +192,7 @@ def _container(node):
         node = best
 
 
-def _lines(node) -> list[str]:
+def _lines(node: LexborNode) -> list[str]:
     """One line per block of text; a bold ``Name:`` opening a paragraph becomes its own speaker line."""
     lines: list[str] = []
     buffer: list[str] = []
@@ -199,7 +203,7 @@ def _lines(node) -> list[str]:
                 lines.append(cleaned)
         buffer.clear()
 
-    def walk(parent) -> None:
+    def walk(parent: LexborNode) -> None:
         for child in parent.iter(include_text=True):
             tag = child.tag
             if tag == "-text":

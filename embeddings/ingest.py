@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoder import Encoder
-from .errors import IndexProblem, PressroomError, TranscriptError
-from .fetch import Fetcher, fetch_conference, is_url
+from .encoder import Encoder, load_encoder
+from .errors import PressroomError, TranscriptError
+from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
 from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
 from .index import Index, IndexWriter, writing
 from .qa import read_qa
@@ -122,6 +122,7 @@ class _Files:
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
         self.name = str(paths[0])
+        self.problems: list[str] = []  # parts that could not be read, even when the rest is unchanged
 
     def load(self) -> list[tuple[str, str]]:
         try:
@@ -142,7 +143,7 @@ class _Address:
     def __init__(self, url: str, fetcher: Fetcher) -> None:
         self.name = url
         self.fetcher = fetcher
-        self.pages: list = []
+        self.pages: list[FetchedPage] = []
         self.problems: list[str] = []
 
     def load(self) -> list[tuple[str, str]]:
@@ -154,12 +155,13 @@ class _Address:
         return [conference], self.problems
 
 
-def _units(inputs: Sequence[Path | str], fetcher: Callable[[], Fetcher]) -> tuple[list, list[tuple[str, str]]]:
+def _units(inputs: Sequence[Path | str],
+           fetcher: Callable[[], Fetcher]) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
     """What to read, in order: files, saved pages grouped by conference, then URLs; and what cannot be used."""
     paths = [Path(p) for p in inputs if not is_url(p)]
     files, problems = discover(paths)
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
-    units: list = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
+    units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]
     units += [_Address(str(url), fetcher()) for url in dict.fromkeys(p for p in inputs if is_url(p))]
     return units, problems
@@ -209,7 +211,7 @@ def ingest(
                     done.update(name for name, _ in sources)
                     if all(store.source_hash(name) == sha for name, sha in sources):
                         report.unchanged += 1
-                        report.rejected.extend((unit.name, why) for why in getattr(unit, "problems", ()))
+                        report.rejected.extend((unit.name, why) for why in unit.problems)
                         continue
                     conferences, skipped = unit.read()
                 except TranscriptError as exc:
@@ -274,21 +276,28 @@ def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store
     report.passages_updated = sum(1 for key in new.keys() & old.keys() if new[key] != old[key])
 
 
-@dataclass(frozen=True)
-class _ManifestEncoder:
-    """Stands in for the model when nothing needs encoding (removing only drops vectors)."""
+@dataclass
+class _LazyEncoder:
+    """The index's model, loaded only if a removal needs it (a repeated answer, spaced differently, becomes
+    the passage that stands for the one removed); most removals only drop vectors."""
 
     name: str
     dim: int
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        raise IndexProblem("Removing conferences should not need the model; run `pressroom doctor`.")
+        return load_encoder(self.name).encode(texts, progress=progress)
 
 
-def remove(root: Path, conference_ids: Sequence[str]) -> tuple[list[str], int]:
+def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = None) -> tuple[list[str], int]:
     """Take conferences out of the index at ``root`` (ids as `pressroom list` shows them, or unique prefixes).
 
-    Returns the titles removed and the passages left. Nothing is re-encoded and the model is not loaded.
+    Args:
+        root: the index folder.
+        conference_ids: ids or unique prefixes of them.
+        encoder: the index's encoder; by default its model is loaded only if something must be encoded.
+
+    Returns:
+        The titles removed and the passages left.
     """
     live = Index.open(root)
     try:
@@ -302,7 +311,7 @@ def remove(root: Path, conference_ids: Sequence[str]) -> tuple[list[str], int]:
             how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
             raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
         chosen.append(matches[0])
-    with IndexWriter(root, _ManifestEncoder(manifest.model, manifest.dim)) as writer, writing(root):
+    with IndexWriter(root, encoder or _LazyEncoder(manifest.model, manifest.dim)) as writer, writing(root):
         for cid in dict.fromkeys(chosen):
             writer.store.delete(cid)
         stats = writer.commit()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import Conference, Kind, Paragraph
+from .records import Conference, Kind, Paragraph, text_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS keys (
 );
 -- Embedding cache by text hash: a rebuild re-encodes only texts it has not seen.
 CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
+-- Answers and statements by the hash of speaker and whole text: an answer an official repeats word for word
+-- in other conferences is one passage (the latest), shown with the other dates ("also said on").
+CREATE TABLE IF NOT EXISTS answer_texts (turn_id TEXT PRIMARY KEY, hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS answer_texts_by_hash ON answer_texts (hash);
 """
 
 MIN_KEY_WORDS = 3  # "Thank you." alone is not worth a vector
@@ -64,6 +68,7 @@ class Answer:
     path: str | None  # local file the offsets refer to, when ingested from a file
     asked_by: str | None
     asked: str | None
+    also: tuple[date, ...] = ()  # other days the same words were said (identical answers are one passage)
 
     @property
     def text(self) -> str:
@@ -120,9 +125,13 @@ class Store:
             self.db = sqlite3.connect(path, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=DELETE")
             self.db.executescript(SCHEMA)
+            self.merges_repeats = True
         else:
             # immutable: the generation never changes after it is published, so skip locking.
             self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        # Indexes written before repeated answers were merged have no answer_texts table.
+        self.merges_repeats = bool(self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answer_texts'").fetchone())
 
     def close(self) -> None:
         self.db.close()
@@ -160,14 +169,17 @@ class Store:
                 "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?)",
                 [(tid, i, p.text, p.start, p.end, p.page) for i, p in enumerate(turn.paragraphs)],
             )
+            if turn.kind.searchable:
+                db.execute("INSERT INTO answer_texts VALUES (?, ?)", (tid, answer_hash(turn.speaker, turn.text)))
         db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
                        [(name, sha, cid) for name, sha in sources])
 
     def delete(self, conference_id: str) -> bool:
         db = self.db
         existed = db.execute("DELETE FROM conferences WHERE id = ?", (conference_id,)).rowcount > 0
-        db.execute("DELETE FROM paragraphs WHERE turn_id IN (SELECT id FROM turns WHERE conference_id = ?)",
-                   (conference_id,))
+        for table in ("paragraphs", "answer_texts"):
+            db.execute(f"DELETE FROM {table} WHERE turn_id IN (SELECT id FROM turns WHERE conference_id = ?)",
+                       (conference_id,))
         for table, column in (("turns", "conference_id"), ("pages", "conference_id"),
                               ("sources", "conference_id")):
             db.execute(f"DELETE FROM {table} WHERE {column} = ?", (conference_id,))
@@ -175,11 +187,14 @@ class Store:
 
     def key_texts(self) -> list[tuple[str, int, str]]:
         """(turn id, paragraph seq, text) of each search key, in a stable order: every paragraph (of at
-        least MIN_KEY_WORDS words) of every answer and statement."""
+        least MIN_KEY_WORDS words) of every answer and statement. Of answers repeated word for word, only the
+        latest one's paragraphs are keys."""
         kinds = tuple(k.value for k in Kind if k.searchable)
         rows = self.db.execute(
             f"""SELECT p.turn_id, p.seq, p.text FROM paragraphs p JOIN turns t ON t.id = p.turn_id
+                LEFT JOIN answer_texts a ON a.turn_id = t.id
                 WHERE t.kind IN ({",".join("?" * len(kinds))})
+                  AND (a.hash IS NULL OR t.id = ({_LATEST_WITH_HASH}))
                 ORDER BY t.conference_id, t.seq, p.seq""",
             kinds,
         )
@@ -249,6 +264,7 @@ class Store:
                 WHERE t.id IN ({marks})""",
             list(turn_ids),
         )
+        also = self._also(turn_ids)
         for tid, speaker, title, kind, cid, ctitle, held, published, csource, outlet, qid in rows:
             paras = tuple(paragraphs.get(tid, ()))
             page = self._page(cid, paras[0].page if paras else 1)
@@ -257,9 +273,26 @@ class Store:
                 conference=ctitle, held=_day(held), published=_day(published),
                 source=(page[0] or page[1] or csource) if page else csource,
                 path=page[1] if page else None,
-                asked_by=outlet, asked=self._turn_text(qid) if qid else None,
+                asked_by=outlet, asked=self._turn_text(qid) if qid else None, also=also.get(tid, ()),
             )
         return out
+
+    def _also(self, turn_ids: Sequence[str]) -> dict[str, tuple[date, ...]]:
+        """For each answer, the other days (oldest first) on which the same words were said."""
+        if not self.merges_repeats:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT a.turn_id, coalesce(c.held, c.published) FROM answer_texts a
+                JOIN answer_texts o ON o.hash = a.hash AND o.turn_id != a.turn_id
+                JOIN turns t ON t.id = o.turn_id JOIN conferences c ON c.id = t.conference_id
+                WHERE a.turn_id IN ({",".join("?" * len(turn_ids))})""",
+            list(turn_ids),
+        )
+        days: dict[str, set[date]] = {}
+        for tid, day in rows:
+            if day:
+                days.setdefault(tid, set()).add(date.fromisoformat(day))
+        return {tid: tuple(sorted(d)) for tid, d in days.items()}
 
     def _page(self, conference_id: str, number: int) -> tuple[str | None, str | None] | None:
         return self.db.execute("SELECT url, path FROM pages WHERE conference_id = ? AND number = ?",
@@ -314,6 +347,20 @@ class Store:
         )
         return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys)
                 for cid, title, day, n_src, n_ans, n_keys in rows]
+
+
+# The answer that stands for all answers with the same text: the latest (undated last), then by id.
+_LATEST_WITH_HASH = """SELECT o.turn_id FROM answer_texts o JOIN turns ot ON ot.id = o.turn_id
+    JOIN conferences oc ON oc.id = ot.conference_id WHERE o.hash = a.hash
+    ORDER BY coalesce(oc.held, oc.published) IS NULL, coalesce(oc.held, oc.published) DESC, o.turn_id LIMIT 1"""
+
+
+def answer_hash(speaker: str, text: str) -> str:
+    """Identity of an answer: who said it and its words, with runs of white space folded.
+
+    The speaker is part of it so that "also said on" never lends one official's dates to another.
+    """
+    return text_hash(f"{speaker.casefold()}\x1f{' '.join(text.split())}")
 
 
 def turn_id(conference_id: str, seq: int) -> str:

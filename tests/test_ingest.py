@@ -20,6 +20,7 @@ from embeddings.errors import PressroomError
 from embeddings.fetch import Fetcher
 from embeddings.index import Index
 from embeddings.ingest import ingest, remove
+from embeddings.records import stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
@@ -230,11 +231,13 @@ QA_LINES = [
      "answer": "China honours its climate commitments with concrete action."},
 ]
 
+PASSAGES = 21  # passages of corpus_with_everything: all distinct texts
+
 
 def corpus_with_everything(folder: Path) -> Path:
     """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
     shutil.copytree(HTML / "conference", folder / "pages")
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "no_blank_lines.txt"):
         shutil.copy(path, folder / path.name)
     (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
     return folder
@@ -244,9 +247,8 @@ def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encod
     folder = corpus_with_everything(tmp_path / "in")
     root = tmp_path / "ix"
     first = ingest([folder], root, fake_encoder)
-    assert first.ok and len(first.added) == 5  # seed, full text, pages, two Q&A conferences
-    assert first.files == 7 and first.passages_added == first.passages == 27
-    assert first.encoded == 18  # the pages repeat the full text's paragraphs: one vector per distinct text
+    assert first.ok and len(first.added) == 5  # seed, another text, pages, two Q&A conferences
+    assert first.files == 7 and first.passages_added == first.passages == first.encoded == PASSAGES
     calls, encoded, digest = fake_encoder.calls, len(fake_encoder.texts), tree_digest(root)
     again = ingest([folder], root, fake_encoder)
     assert (again.unchanged, again.added, again.updated, again.committed) == (4, [], [], False)
@@ -274,7 +276,8 @@ def test_editing_one_paragraph_reencodes_one_paragraph(tmp_path: Path, fake_enco
     assert edited.passages == first.passages and len(edited.updated) == 1 and edited.unchanged == 3
     assert (edited.passages_added, edited.passages_updated, edited.passages_removed) == (0, 1, 0)
     assert edited.passages_kept == first.passages - 1
-    assert "Passages: 0 added, 1 updated, 0 removed, 26 skipped as unchanged (1 newly encoded)" in edited.summary()
+    assert f"Passages: 0 added, 1 updated, 0 removed, {PASSAGES - 1} skipped as unchanged (1 newly encoded)" \
+        in edited.summary()
 
 
 def test_remove_takes_a_conference_out_without_encoding(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -397,3 +400,68 @@ def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
         set(report.added)
     assert len(report.added) == 4 and report.committed
     assert check(root) is None  # the index loads and its parts agree
+
+
+# --- repeated answers --------------------------------------------------------------------------------
+
+REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
+
+
+def repeated_qa(folder: Path) -> Path:
+    """Lin Jian says the same words on three days (once with other spacing); Mao Ning says them once."""
+    def row(day: str, who: str, outlet: str, answer: str) -> dict[str, str]:
+        return {"date": day, "spokesperson": who, "asked_by": outlet, "link": f"https://example.org/qa/{day}/{who}",
+                "question": f"Question from {outlet} about Taiwan?", "answer": answer}
+
+    rows = [row("2025-03-03", "Lin Jian", "CCTV", REPEATED),
+            row("2025-03-05", "Lin Jian", "AFP", REPEATED),
+            row("2025-01-10", "Lin Jian", "Kyodo", REPEATED.replace("purely China's", "purely  China's")),
+            row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
+            row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
+    folder.mkdir()
+    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    return folder
+
+
+def test_repeated_answers_are_one_passage_with_the_other_dates(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    from assistant.cli import _format_hit
+    from assistant.retrieval import Retriever
+
+    root = tmp_path / "ix"
+    report = ingest([repeated_qa(tmp_path / "in")], root, fake_encoder)
+    assert report.passages == 2 + 2 + 1  # Lin Jian's words once, Mao Ning's once, the other answer
+    retriever = Retriever(Index.open(root), fake_encoder)
+    hits = retriever.search("Taiwan question internal affair external interference", 5)
+    lin = [h for h in hits if h.answer.speaker == "Lin Jian" and "Taiwan" in h.answer.text]
+    assert len(lin) == 1  # shown once
+    shown = lin[0].answer
+    assert shown.date.isoformat() == "2025-03-05" and shown.asked_by == "AFP"  # the latest saying
+    assert [d.isoformat() for d in shown.also] == ["2025-01-10", "2025-03-03"]
+    assert lin[0].to_json()["also"] == ["2025-01-10", "2025-03-03"]
+    assert "also said on 2025-01-10, 2025-03-03" in _format_hit(1, lin[0])
+    mao = [h for h in hits if h.answer.speaker == "Mao Ning"]
+    assert len(mao) == 1 and mao[0].answer.also == ()  # the same words by another official stay apart
+    retriever.close()
+
+
+def test_removing_the_latest_saying_shows_the_one_before(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    from assistant.retrieval import Retriever
+
+    root = tmp_path / "ix"
+    ingest([repeated_qa(tmp_path / "in")], root, fake_encoder)
+
+    def shown_after_removing(day: str) -> Answer:
+        remove(root, [stable_id(f"https://example.org/qa/{day}/Lin Jian")], fake_encoder)
+        retriever = Retriever(Index.open(root), FakeEncoder())  # the question's vector is not counted
+        [answer] = [h.answer for h in retriever.search("Taiwan internal affair", 5)
+                    if h.answer.speaker == "Lin Jian" and "Taiwan" in h.answer.text]
+        retriever.close()
+        return answer
+
+    encoded = len(fake_encoder.texts)
+    shown = shown_after_removing("2025-03-05")
+    assert shown.date.isoformat() == "2025-03-03" and [d.isoformat() for d in shown.also] == ["2025-01-10"]
+    assert len(fake_encoder.texts) == encoded  # the same texts: vectors from the cache
+    shown = shown_after_removing("2025-03-03")
+    assert shown.date.isoformat() == "2025-01-10" and shown.also == ()
+    assert fake_encoder.texts[encoded:] == ["The Taiwan question is purely  China's internal affair."]  # spaced apart
