@@ -12,7 +12,7 @@ from pathlib import Path
 from .errors import TranscriptError
 from .records import Conference, Kind, Page, Paragraph, Role, Turn
 
-MAX_TRANSCRIPT_BYTES = 20 * 1024 * 1024
+MAX_TRANSCRIPT_BYTES = 20_000_000  # 20 MB, as the messages say: a page that large is not one transcript
 TRANSCRIPT_SUFFIXES = (".txt", ".md")
 
 # --- line shapes -------------------------------------------------------------------------------

@@ -388,9 +388,9 @@ def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
     assert "answered HTTP 404" in why[f"{base}/conference/content_404.htm"]
     assert "HTTP 500 Internal Server Error, 3 tries" in why[f"{base}/fail/content_500.htm"]
     assert "does not look like a press-conference transcript" in why[f"{base}/desktop/"]
-    assert why[f"{base}/big/content_7.htm"].endswith("is 52 MB; pages over 21 MB are refused.")
-    assert "is 52 MB; transcripts over 21 MB are refused" in why[str(local / "huge.txt")]
-    assert "is 52 MB; pages over 21 MB are refused" in why[str(local / "huge.html")]
+    assert why[f"{base}/big/content_7.htm"].endswith("is 52 MB; pages over 20 MB are refused.")
+    assert "is 52 MB; transcripts over 20 MB are refused" in why[str(local / "huge.txt")]
+    assert "is 52 MB; pages over 20 MB are refused" in why[str(local / "huge.html")]
     qa_problems = [w for s, w in report.rejected if s == str(local / "qa.jsonl")]
     assert qa_problems == [f"{local / 'qa.jsonl'} line 2 is not JSON (Expecting property name enclosed in double "
                            "quotes).", f"{local / 'qa.jsonl'} line 3 has no answer."]
