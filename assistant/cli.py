@@ -312,12 +312,7 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
     """
     from .bench_load import DEFAULT_QUESTIONS, check_server, run_load
 
-    try:
-        counts = [int(c) for c in clients.split(",")]
-    except ValueError:
-        raise PressroomError(f"--clients must be whole numbers separated by commas (got {clients!r}).") from None
-    if any(not 1 <= c <= 1024 for c in counts):
-        raise PressroomError(f"--clients must be between 1 and 1024 (got {clients!r}).")
+    counts = _numbers(clients, "--clients", 1, 1024)
     questions = (questions_file.read_text("utf-8").split("\n") if questions_file else DEFAULT_QUESTIONS)
     questions = [q.strip() for q in questions if q.strip()]
     endpoints = ["api", "gradio"] if endpoint == "both" else [endpoint]
@@ -352,14 +347,11 @@ def bench_speed(sizes: str, as_json: bool) -> None:
     """
     from .bench_speed import format_table, run
 
-    try:
-        counts = [int(float(s)) for s in sizes.split(",")]
-    except ValueError:
-        raise PressroomError(f"--sizes must be numbers separated by commas (got {sizes!r}).") from None
-    if any(not 10 <= c <= 5_000_000 for c in counts):
-        raise PressroomError(f"--sizes must be between 10 and 5,000,000 (got {sizes!r}).")
+    counts = _numbers(sizes, "--sizes", 10, 5_000_000)
     result = run(counts, log=lambda msg: click.echo(msg, err=True))
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
+
+
 @bench.command(name="quality")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--split", type=click.Choice(["test", "tune", "all"]), default="test", show_default=True,
@@ -405,6 +397,17 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+
+
+def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
+    """Comma-separated whole numbers (1e5 allowed) within [low, high], or a sentence saying what is wrong."""
+    try:
+        values = [int(float(part)) for part in text.split(",")]
+    except ValueError:
+        raise PressroomError(f"{option} must be numbers separated by commas (got {text!r}).") from None
+    if any(not low <= v <= high for v in values):
+        raise PressroomError(f"{option} must be between {low:,} and {high:,} (got {text!r}).")
+    return values
 
 
 def _quality_table(rows: dict[str, dict[str, float]]) -> str:

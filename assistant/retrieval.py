@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -147,6 +147,8 @@ class Retriever:
         self.fusion_weight = fusion_weight  # 0: vectors only
         self.abstain_below = abstain_below  # -inf: always answer
         self.strip = strip  # strip courtesies and framing before searching
+        # A generation never changes, so the rows a filter admits are computed once per filter, not per question.
+        self._positions = lru_cache(maxsize=256)(index.store.positions)
 
     @classmethod
     def open(cls, settings: Settings, *, log: Callable[[str], None] | None = None) -> Retriever:
@@ -205,7 +207,7 @@ class Retriever:
         text = clean_question(question)
         if self.index.manifest.count == 0:
             return []
-        among = self.index.store.positions(where) if where else None
+        among = self._positions(where) if where else None
         if among is not None and len(among) == 0:
             return []
         scores, positions = self._candidates(text, k * CANDIDATES_PER_ANSWER, among)
