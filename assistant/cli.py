@@ -165,7 +165,7 @@ def list_(index: Path | None, as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
-    click.echo(f"{len(rows)} conference(s), {idx.manifest.count} passages, model {idx.manifest.model}.")
+    click.echo(f"{len(rows)} conference(s), {idx.manifest.passages} passages, model {idx.manifest.model}.")
 
 
 @cli.command()

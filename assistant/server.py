@@ -98,7 +98,7 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         m = retriever.index.manifest
-        return {"ok": True, "model": m.model, "passages": m.count, "conferences": m.conferences}
+        return {"ok": True, "model": m.model, "passages": m.passages, "conferences": m.conferences}
 
     @app.api_route("/api/ask", methods=["GET", "POST"])
     async def api_ask(request: Request) -> JSONResponse:

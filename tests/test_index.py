@@ -22,7 +22,8 @@ def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncode
     report = ingest([corpus], tmp_path / "ix", fake_encoder)
     assert report.ok and len(report.added) == 2 and report.committed
     index = Index.open(tmp_path / "ix", model=fake_encoder.name)
-    assert index.manifest.count == index.vectors.ntotal == report.passages
+    assert index.manifest.count == index.vectors.ntotal == report.passages + report.questions
+    assert index.manifest.questions == report.questions > 0 and index.manifest.passages == report.passages
     assert index.manifest.model == "fake-bow-64" and index.manifest.dim == 64
     # Only answers and statements are keys: no question, hand-off or remark is ever a vector.
     kinds = {row[0] for row in index.store.db.execute(

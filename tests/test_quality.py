@@ -67,7 +67,7 @@ def test_keyword_index_lives_in_each_generation(corpus: Path, tmp_path: Path, fa
     assert (index.directory / KEYWORDS).is_dir()
     assert index.keywords.count == index.manifest.count > 0
     # key i of the keyword index is vector i: the best keyword match for a key's own text is that key
-    texts = [t for _, _, t in index.store.key_texts()]
+    texts = [key.text for key in index.store.key_list()]
     assert int(np.argmax(index.keywords.scores(texts[3]))) == 3
     directory = index.directory
     index.close()
