@@ -361,19 +361,25 @@ def bench_speed(sizes: str, as_json: bool) -> None:
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@click.option("--rewordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Short rewordings of FILE's questions, '<pair id>\\t<rewording>' a line (e.g. "
+                   "tests/data/rewordings.tsv): a second table, with the questions indexed as keys.")
 @model_option
 @json_option
 @friendly
 def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
-                  model: str | None, as_json: bool) -> None:
+                  rewordings: Path | None, model: str | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
     FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
-    question should find its own answer.
+    question should find its own answer. With --rewordings, a second protocol: each answer is also keyed by
+    the questions it replied to (as ingest indexes it), and each short rewording should find the answer of the
+    pair it rewords (by the pair's "id").
 
     \b
     Example:
       pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
     """
     from embeddings.encoder import load_encoder
 
@@ -382,7 +388,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     settings = Settings.load(model=model)
     questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
-                         tuned=load_encoder(str(tuned)) if tuned else None,
+                         tuned=load_encoder(str(tuned)) if tuned else None, rewordings=rewordings,
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -397,6 +403,10 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+    if report.rewordings:
+        r = report.rewordings
+        click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")
+        click.echo(_quality_table(r.methods))
 
 
 def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
