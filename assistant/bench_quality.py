@@ -83,6 +83,7 @@ class Rewordings:
     n: int  # rewordings asked
     pairs: int  # distinct pairs reworded
     methods: dict[str, dict[str, float]]
+    refused: float | None = None  # share of the off-topic questions pressroom (with question keys) answers not
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class QualityReport:
             out["abstention"] = vars(self.abstention)
         if self.rewordings is not None:
             out["rewordings"] = {"n": self.rewordings.n, "pairs": self.rewordings.pairs,
-                                 "methods": self.rewordings.methods}
+                                 "methods": self.rewordings.methods, "off_topic_refused": self.rewordings.refused}
         return out
 
 
@@ -277,7 +278,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             keyed = None
             if reworded:
                 say(f"Indexing the answers with their questions as keys; asking {len(reworded)} rewordings…")
-                keyed = _rewordings(pairs, reworded, memo, path, Path(tmp) / "keyed", product)
+                keyed = _rewordings(pairs, reworded, memo, path, Path(tmp) / "keyed", product, off_topic)
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
@@ -307,8 +308,11 @@ def read_rewordings(path: Path, pairs: Sequence[QAPair]) -> list[tuple[QAPair, s
 
 
 def _rewordings(pairs: Sequence[QAPair], reworded: Sequence[tuple[QAPair, str]], memo: MemoEncoder, path: Path,
-                root: Path, answers_only: Retriever) -> Rewordings:
-    """The second protocol: each distinct answer keyed by itself and by every question it replied to."""
+                root: Path, answers_only: Retriever, off_topic: Sequence[str]) -> Rewordings:
+    """The second protocol: each distinct answer keyed by itself and by every question it replied to.
+
+    With ``off_topic`` questions, also the share of them that get no answer once questions are keys.
+    """
     answers = list(distinct_answers(pairs))
     number = {a: i for i, a in enumerate(answers)}
     texts = [p.answer.strip() for p in distinct_answers(pairs).values()] + [p.question for p in pairs]
@@ -325,15 +329,17 @@ def _rewordings(pairs: Sequence[QAPair], reworded: Sequence[tuple[QAPair, str]],
     gold = [normalise(p.answer) for p, _ in reworded]
     index = build_index(pairs, root, memo, path, question_keys=True)
     try:
+        product = Retriever(index, memo.encoder)
         methods = {
             "bm25": _timed(questions, lambda q: pooled(keywords.scores(q)), gold).metrics(),
             "dense": _timed(questions, lambda q: pooled(matrix @ memo.encoder.encode([q])[0]), gold).metrics(),
-            "pressroom": _timed(questions, _pressroom(Retriever(index, memo.encoder)), gold).metrics(),
+            "pressroom": _timed(questions, _pressroom(product), gold).metrics(),
             "pressroom, answers only": _timed(questions, _pressroom(answers_only), gold).metrics(),
         }
+        refused = round(sum(not product.search(q, 1) for q in off_topic) / len(off_topic), 3) if off_topic else None
     finally:
         index.close()
-    return Rewordings(n=len(reworded), pairs=len({p.line for p, _ in reworded}), methods=methods)
+    return Rewordings(n=len(reworded), pairs=len({p.line for p, _ in reworded}), methods=methods, refused=refused)
 
 
 def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, float]]:

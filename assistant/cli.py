@@ -407,6 +407,8 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         r = report.rewordings
         click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")
         click.echo(_quality_table(r.methods))
+        if r.refused is not None:
+            click.echo(f"With question keys, {r.refused:.1%} of the off-topic questions get no answer.")
 
 
 def _numbers(text: str, option: str, low: int, high: int) -> list[int]:

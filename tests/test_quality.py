@@ -185,6 +185,7 @@ def test_question_keys_find_short_rewordings(bench_report) -> None:
     assert m["pressroom"]["R@1"] >= m["pressroom, answers only"]["R@1"] + 0.3
     assert m["pressroom"]["R@1"] >= 0.9  # the target
     assert m["pressroom"]["MRR@10"] >= max(m["bm25"]["MRR@10"], m["dense"]["MRR@10"])
+    assert r.refused is not None and r.refused >= 0.95  # question keys do not answer off-topic questions
 
 
 @pytest.mark.slow
