@@ -129,11 +129,7 @@ def split_pairs(pairs: Sequence[QAPair], split: str) -> Split:
     """The pairs of ``split``: 'test' (latest 30 % of dates), 'tune' (the rest) or 'all'."""
     if split not in SPLITS:
         raise PressroomError(f"split must be one of {', '.join(SPLITS)} (got {split!r}).")
-    dates = sorted({p.day.isoformat() for p in pairs if p.day})
-    if len(dates) < 2 and split != "all":
-        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
-                             "(use --split all).")
-    cut = dates[-math.ceil(len(dates) * TEST_SHARE)] if dates else ""
+    cut = test_cut(pairs) if split != "all" else ""
 
     def side(p: QAPair) -> str:  # undated pairs count as old: they never land in the test split
         return "test" if p.day and p.day.isoformat() >= cut else "tune"
@@ -141,6 +137,30 @@ def split_pairs(pairs: Sequence[QAPair], split: str) -> Split:
     chosen = tuple(p for p in pairs if split == "all" or side(p) == split)
     days = sorted(p.day.isoformat() for p in chosen if p.day)
     return Split(split, chosen, days[0] if days else "", days[-1] if days else "")
+
+
+def test_cut(pairs: Sequence[QAPair]) -> str:
+    """The first date (ISO) of the test split: the latest 30 % of the pairs' distinct dates."""
+    dates = sorted({p.day.isoformat() for p in pairs if p.day})
+    if len(dates) < 2:
+        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
+                             "(use --split all).")
+    return dates[-math.ceil(len(dates) * TEST_SHARE)]
+
+
+def training_pairs(files: Sequence[Path], split: str) -> list[QAPair]:
+    """The pairs `pressroom tune` trains on: every pair of ``files``, or with ``split`` 'tune' only those dated
+    before the test split of the first file (the benchmark), so that its test split stays unseen.
+
+    More files add training data, e.g. older transcripts of the same press office; with 'tune' their pairs
+    from the test split's dates on are left out too.
+    """
+    first = read_benchmark(files[0])
+    pairs = first + [p for path in files[1:] for p in read_benchmark(path)]
+    if split == "all":
+        return pairs
+    cut = test_cut(first)
+    return [p for p in pairs if not (p.day and p.day.isoformat() >= cut)]
 
 
 def distinct_answers(pairs: Sequence[QAPair]) -> dict[str, QAPair]:

@@ -252,32 +252,33 @@ def doctor(index: Path | None, model: str | None) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the tuned model.")
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
-              help="Train on every pair, or only on the tune split (older 70 % of dates) to benchmark fairly.")
+              help="Train on every pair, or only on pairs older than the first file's test split (its latest 30 % "
+                   "of dates), to benchmark fairly on that file.")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 20))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
 @model_option
 @friendly
-def tune(file: Path, out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
-    """Fine-tune the embedding model on your own question→answer pairs (JSONL), on the CPU.
+def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
+    """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
 
     \b
     Example:
-      pressroom tune my_qa.jsonl --out models/my-press-office
+      pressroom tune my_qa.jsonl older_qa.jsonl --out models/my-press-office
       pressroom ingest --rebuild --model models/my-press-office data/
     """
     from embeddings.tune import fine_tune
 
-    from .bench_quality import read_benchmark, split_pairs
+    from .bench_quality import training_pairs
     from .questions import strip_framing
 
     settings = Settings.load(model=model)
-    pairs = split_pairs(read_benchmark(file), split).pairs
+    pairs = training_pairs(files, split)
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
                       epochs=epochs, batch_size=batch_size)

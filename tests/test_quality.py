@@ -116,6 +116,24 @@ def test_split_is_by_date_latest_30_percent() -> None:
     assert len(split_pairs(pairs, "all").pairs) == 11
 
 
+
+def test_training_pairs_never_include_the_first_files_test_split(tmp_path: Path) -> None:
+    from assistant.bench_quality import split_pairs, training_pairs
+
+    def write(name: str, days: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"question": f"q {name} {d}", "answer": f"a {name} {d}", "date": d}) + "\n"
+                                for d in days), "utf-8")
+        return path
+
+    bench = write("bench.jsonl", [f"2024-01-{d:02d}" for d in range(1, 11)])
+    older = write("older.jsonl", ["2003-05-01", "2004----", "2024-01-09"])  # the last is in bench's test dates
+    tune = training_pairs([bench, older], "tune")
+    test_questions = {p.question for p in split_pairs(training_pairs([bench], "all"), "test").pairs}
+    assert {p.question for p in tune}.isdisjoint(test_questions)
+    assert len(tune) == 7 + 2  # bench's older 7 dates, and the older file's two pairs before 2024-01-08
+    assert len(training_pairs([bench, older], "all")) == 13
+
 # --- with the real model ------------------------------------------------------------------------------------
 
 
