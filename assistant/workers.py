@@ -160,16 +160,15 @@ def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
 def serve_questions(sock: socket.socket, settings: Settings) -> int:
     """Open the index, say so, then answer questions until the server closes the socket."""
     try:
-        retriever = Retriever.open(settings)
-        ready = _frame(CATALOG, json.dumps(asdict(Catalog.of(retriever))).encode())
-    except PressroomError as exc:
-        sock.sendall(_frame(MISTAKE, json.dumps({"error": str(exc)}).encode()))
-        return 1
-    try:
-        sock.sendall(ready)
+        try:
+            retriever = Retriever.open(settings)
+        except PressroomError as exc:
+            sock.sendall(_frame(MISTAKE, json.dumps({"error": str(exc)}).encode()))
+            return 1
+        sock.sendall(_frame(CATALOG, json.dumps(asdict(Catalog.of(retriever))).encode()))
         while (message := _read(sock)) is not None:
             sock.sendall(answer(retriever, *message))
-    except OSError:  # the server went away mid-answer
+    except OSError:  # the server went away
         pass
     return 0
 
@@ -334,12 +333,15 @@ class WorkerPool:
         while True:
             if self._idle.empty() and not self.ready and self._problem:
                 raise Unavailable(f"No answering process is running ({self._problem}); see the server's log.")
-            try:
-                worker = self._idle.get_nowait() if not self._idle.empty() else \
-                    await asyncio.wait_for(self._idle.get(), WAIT_SECONDS)
-            except TimeoutError:
-                raise Unavailable(f"No answering process was free within {WAIT_SECONDS:.0f} s; "
-                                  "retry in a moment.") from None
+            if not self._idle.empty():
+                worker = self._idle.get_nowait()
+            else:
+                try:
+                    async with asyncio.timeout(WAIT_SECONDS):
+                        worker = await self._idle.get()
+                except TimeoutError:
+                    raise Unavailable(f"No answering process was free within {WAIT_SECONDS:.0f} s; "
+                                      "retry in a moment.") from None
             if worker.state != "idle":  # lost while it waited in the queue
                 continue
             if worker.process.poll() is not None:
