@@ -20,7 +20,7 @@ from embeddings.errors import PressroomError
 
 from .retrieval import Hit, Reply, make_filter
 from .settings import Settings
-from .workers import WorkerPool
+from .workers import Answerer
 
 NO_ANSWER = "No official answer on this in the indexed transcripts."
 FURTHER_ANSWERS = 4  # folded below the best one
@@ -88,7 +88,7 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
     return messages
 
 
-def build_blocks(pool: WorkerPool, settings: Settings, compact: bool = False) -> gr.Blocks:
+def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> gr.Blocks:
     """The chat page (or, ``compact``, the embeddable widget), answering through ``pool``.
 
     A plain Chatbot rather than ChatInterface: the user's own message is escaped before it is shown too
@@ -148,7 +148,7 @@ def build_blocks(pool: WorkerPool, settings: Settings, compact: bool = False) ->
     return blocks
 
 
-def mount(app: FastAPI, pool: WorkerPool, settings: Settings, *, path: str, compact: bool) -> FastAPI:
+def mount(app: FastAPI, pool: Answerer, settings: Settings, *, path: str, compact: bool) -> FastAPI:
     """Mount the chat (``compact``: the widget) at ``path`` of ``app``, with a bounded queue."""
     blocks = build_blocks(pool, settings, compact)
     # Gradio keeps every session's state (10,000 sessions by default, each API call being one): bound it.

@@ -34,7 +34,7 @@ from embeddings.errors import PressroomError
 
 from .retrieval import make_filter
 from .settings import PROJECT_DIR, Settings
-from .workers import Unavailable, WorkerPool
+from .workers import Answerer, Unavailable, answerer
 
 API_PARAMETERS = ("q", "k", "speaker", "conference", "from", "to")
 EMBED_EXAMPLE = PROJECT_DIR / "examples" / "embed.html"
@@ -86,10 +86,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_app(settings: Settings, pool: WorkerPool) -> FastAPI:
+def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     """The whole web app for ``settings``: API, health, embedding helpers and both chat views.
 
-    Every question goes to ``pool`` (started already); this process only speaks HTTP and renders.
+    Every question goes to ``pool`` (started already): this process itself, or its answering processes.
     """
     from . import chat
 
@@ -191,8 +191,11 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
 
 
 def run(settings: Settings) -> None:
-    """Start the answering processes, then serve until interrupted; the workers stop with the server."""
-    pool = WorkerPool(settings)
+    """Open the index (in answering processes with --workers 2+), then serve until interrupted.
+
+    The answering processes stop with the server.
+    """
+    pool = answerer(settings)
     try:
         pool.start()
         app = build_app(settings, pool)

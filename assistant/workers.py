@@ -28,7 +28,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from starlette.concurrency import run_in_threadpool
 
 from embeddings.errors import PressroomError
 from embeddings.index import exists
@@ -98,6 +100,11 @@ def _answer(d: dict[str, Any]) -> Answer:
                      "also": tuple(date.fromisoformat(day) for day in d["also"])})
 
 
+def api_json(reply: Reply) -> bytes:
+    """The body of /api/ask, as Starlette's JSONResponse writes it: UTF-8, compact, no NaN."""
+    return json.dumps(reply.to_json(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 def _iso(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
@@ -145,11 +152,7 @@ def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
         reply = retriever.ask(request["q"], request["k"],
                               make_filter(where["speaker"], where["conference"], where["from"], where["to"]),
                               request["earlier"])
-        if kind == AS_REPLY:
-            return _frame(AS_REPLY, reply_to_wire(reply))
-        # As Starlette's JSONResponse writes it: UTF-8, compact, no NaN.
-        text = json.dumps(reply.to_json(), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return _frame(AS_JSON, text.encode("utf-8"))
+        return _frame(AS_REPLY, reply_to_wire(reply)) if kind == AS_REPLY else _frame(AS_JSON, api_json(reply))
     except PressroomError as exc:
         return _frame(MISTAKE, json.dumps({"error": str(exc)}).encode())
     except Exception as exc:  # a bug: say so to the server (a 500) and keep serving the other questions
@@ -188,6 +191,70 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- the server's side ------------------------------------------------------------------------------------
 
+class Answerer(Protocol):
+    """What the server and the chat ask questions of: ``InProcess`` (one worker) or a ``WorkerPool``."""
+
+    catalog: Catalog | None
+
+    @property
+    def ready(self) -> int: ...
+
+    def start(self) -> Catalog: ...
+
+    async def ask(self, question: object, k: object, where: AnswerFilter, earlier: Sequence[str] = ()) -> Reply: ...
+
+    async def ask_json(self, question: object, k: object, where: AnswerFilter) -> bytes: ...
+
+    async def watch(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def answerer(settings: Settings) -> Answerer:
+    """``settings.workers`` answering processes; one means the server's own process.
+
+    Measured on 2 shared cores (`pressroom bench load`, README): one worker behind the HTTP process costs
+    about 1 ms more CPU per question than answering in it (the hand-off between two processes), so the pool
+    only starts at two.
+    """
+    return InProcess(settings) if settings.workers == 1 else WorkerPool(settings)
+
+
+class InProcess:
+    """Questions answered in the server's own process, on threads (the encoder and FAISS release the GIL)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog: Catalog | None = None
+        self._retriever: Retriever | None = None
+
+    @property
+    def ready(self) -> int:
+        return 1 if self._retriever else 0
+
+    def start(self) -> Catalog:
+        self._retriever = Retriever.open(self.settings)
+        self.catalog = Catalog.of(self._retriever)
+        return self.catalog
+
+    async def ask(self, question: object, k: object, where: AnswerFilter, earlier: Sequence[str] = ()) -> Reply:
+        assert self._retriever is not None, "start() first"
+        return await run_in_threadpool(self._retriever.ask, question, k, where, earlier)
+
+    async def ask_json(self, question: object, k: object, where: AnswerFilter) -> bytes:
+        assert self._retriever is not None, "start() first"
+        retriever = self._retriever
+        # Encoding on the thread too: the event loop only moves bytes.
+        return await run_in_threadpool(lambda: api_json(retriever.ask(question, k, where)))
+
+    async def watch(self) -> None:
+        return
+
+    def close(self) -> None:
+        if self._retriever is not None:
+            self._retriever.close()
+
+
 class _Worker:
     """One answering process and the server's end of its socket."""
 
@@ -213,7 +280,7 @@ class _Worker:
 
 
 class WorkerPool:
-    """``settings.workers`` answering processes behind one server; questions go to whichever is free.
+    """``settings.workers`` answering processes behind the server's; questions go to whichever is free.
 
     ``start`` blocks until every worker is ready; ``ask``/``ask_json`` run on the server's event loop;
     ``watch`` (a task on that loop) replaces workers that die while idle; ``close`` stops them all.

@@ -1,6 +1,6 @@
 """`pressroom serve --workers N`: answering processes behind one HTTP process, as a user and an operator see them.
 
-A real server subprocess (real model, real FAISS) with two workers must answer exactly as one worker does, through
+A real server subprocess (real model, real FAISS) with two workers must answer exactly as one (in-process) does, through
 /api/ask, gradio_client and the chat; a worker killed with SIGKILL is replaced without a hang; stopping or killing
 the server leaves no worker behind; a bad setting or an index a worker cannot open is one sentence.
 """
@@ -165,12 +165,18 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(two_workers: Server) -> N
     assert ask(two_workers, SEED_QUESTION).json()["answers"][0]["speaker"] == "Gu Jun"
 
 
-def test_a_killed_only_worker_gives_503_or_answers_then_recovers(served_index: Path) -> None:
-    server = Server(served_index, "--workers", "1")
+def test_one_worker_is_the_server_process(live_server: Server) -> None:
+    assert workers_of(live_server.process.pid) == []  # answered in-process: no hand-off to pay for
+    assert httpx.get(live_server.url + "/healthz", timeout=30).json()["workers"] == 1
+
+
+def test_all_workers_killed_gives_503s_then_answers_again(served_index: Path) -> None:
+    server = Server(served_index, "--workers", "2")
     try:
-        (victim,) = workers_of(server.process.pid)
-        os.kill(victim, signal.SIGKILL)
-        assert wait_until(lambda: not alive(victim), 30)
+        victims = workers_of(server.process.pid)
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not any(alive(pid) for pid in victims), 30)
         codes = []
         for question in QUESTIONS:
             response = ask(server, question)
@@ -178,7 +184,7 @@ def test_a_killed_only_worker_gives_503_or_answers_then_recovers(served_index: P
             assert response.status_code == 200 or (
                 response.status_code == 503 and "retry" in response.json()["error"]), response.text[:200]
         assert wait_until(lambda: ask(server, SEED_QUESTION).status_code == 200, 120), codes
-        assert len(workers_of(server.process.pid)) == 1
+        assert wait_until(lambda: len(workers_of(server.process.pid)) == 2, 120)
     finally:
         server.stop()
 
@@ -196,12 +202,13 @@ def test_no_worker_outlives_the_server(served_index: Path, how: signal.Signals) 
         server.stop()
 
 
-def test_an_index_no_worker_can_open_is_one_sentence(served_index: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_index_no_worker_can_open_is_one_sentence(served_index: Path, tmp_path: Path, workers: str) -> None:
     broken = tmp_path / "index"
     shutil.copytree(served_index, broken)
     generation = (broken / "CURRENT").read_text().strip()
     (broken / generation / "vectors.faiss").write_bytes(b"not a faiss index")
-    result = run_cli("serve", "--index", str(broken), "--workers", "2", "--port", str(free_port()), timeout=300)
+    result = run_cli("serve", "--index", str(broken), "--workers", workers, "--port", str(free_port()), timeout=300)
     assert result.returncode == 1
     assert "is corrupt or missing; run `pressroom doctor`" in result.stderr
     assert "Traceback" not in result.stderr
