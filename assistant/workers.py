@@ -1,5 +1,8 @@
 """Answering processes: N fresh interpreters that each open the index once, and the pool the server hands them.
 
+With one (the default) there is no pool: the server answers in its own process (``InProcess``), which measured
+cheaper than handing every question to a single process behind it.
+
 One HTTP process (FastAPI + Gradio) stays in front because Gradio's queue keeps each session's state in the
 process the browser joined: behind plain `uvicorn --workers N` the join and the event stream land in different
 processes and the chat breaks. Behind it, each worker is a fresh interpreter (`python -m assistant.workers`,
