@@ -233,7 +233,7 @@ class InProcess:
 
     @property
     def ready(self) -> int:
-        return 1 if self._retriever else 0
+        return 0 if self._retriever is None else 1
 
     def start(self) -> Catalog:
         self._retriever = Retriever.open(self.settings)
