@@ -203,8 +203,8 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
 @click.option("--queue", default=None,
               help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
 @click.option("--workers", default=None,
-              help="Answering processes sharing one mapped copy of the index; at most one per core helps "
-                   "[env PRESSROOM_WORKERS; 1].")
+              help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
+                   "in the server's own process [env PRESSROOM_WORKERS; 1].")
 @friendly
 def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
           origins: str | None, concurrency: str | None, queue: str | None, workers: str | None) -> None:
