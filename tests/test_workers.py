@@ -1,8 +1,8 @@
 """`pressroom serve --workers N`: answering processes behind one HTTP process, as a user and an operator see them.
 
-A real server subprocess (real model, real FAISS) with two workers must answer exactly as one (in-process) does, through
-/api/ask, gradio_client and the chat; a worker killed with SIGKILL is replaced without a hang; stopping or killing
-the server leaves no worker behind; a bad setting or an index a worker cannot open is one sentence.
+A real server subprocess (real model, real FAISS) with two workers must answer exactly as one (in-process) does,
+through /api/ask, gradio_client and the chat; a worker killed with SIGKILL or stuck is replaced without a hang;
+stopping or killing the server leaves no worker behind; a bad setting or an unopenable index is one sentence.
 """
 
 from __future__ import annotations
@@ -163,6 +163,22 @@ def test_a_killed_worker_is_replaced_and_nothing_hangs(two_workers: Server) -> N
     assert len(after) == 2 and victim not in after and before[1] in after
     assert "exited with status -9; starting another" in two_workers.output()
     assert ask(two_workers, SEED_QUESTION).json()["answers"][0]["speaker"] == "Gu Jun"
+
+
+def test_a_stuck_worker_is_killed_and_its_question_gets_a_503(served_index: Path) -> None:
+    server = Server(served_index, "--workers", "2")
+    try:
+        stuck = workers_of(server.process.pid)[0]
+        os.kill(stuck, signal.SIGSTOP)  # alive but silent
+        # The idle workers are taken in turn, so one of the first two questions goes to the stuck one.
+        replies = [ask(server, question) for question in QUESTIONS[:4]]
+        assert sorted(r.status_code for r in replies) == [200, 200, 200, 503]
+        (busy,) = [r for r in replies if r.status_code == 503]
+        assert "gave no answer within 30 s" in busy.json()["error"] and busy.headers["retry-after"] == "1"
+        assert wait_until(lambda: not alive(stuck), 30)
+        assert wait_until(lambda: httpx.get(server.url + "/healthz", timeout=30).json()["workers"] == 2, 120)
+    finally:
+        server.stop()
 
 
 def test_one_worker_is_the_server_process(live_server: Server) -> None:
