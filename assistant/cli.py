@@ -202,21 +202,25 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
 @click.option("--concurrency", default=None, help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
 @click.option("--queue", default=None,
               help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
+@click.option("--workers", default=None,
+              help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
+                   "in the server's own process [env PRESSROOM_WORKERS; 1].")
 @friendly
 def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
-          origins: str | None, concurrency: str | None, queue: str | None) -> None:
+          origins: str | None, concurrency: str | None, queue: str | None, workers: str | None) -> None:
     """Start the web chat, the embeddable widget (/embed/) and the HTTP API (/api/ask).
 
     It binds to 127.0.0.1 unless --host says otherwise (e.g. --host 0.0.0.0 for all interfaces).
+    One process speaks HTTP; --workers processes answer the questions it hands them.
 
     \b
     Example:
-      pressroom serve --port 7860 --origins https://newsroom.example.org
+      pressroom serve --port 7860 --origins https://newsroom.example.org --workers 2
     """
     from .server import run
 
     run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins,
-                      concurrency=concurrency, queue=queue))
+                      concurrency=concurrency, queue=queue, workers=workers))
 
 
 @cli.command()
@@ -322,11 +326,12 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
     if as_json:
         click.echo(json.dumps({"url": url, "runs": [r.to_json() for r in reports]}, indent=2))
         return
-    click.echo(f"{'endpoint':9} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
+    click.echo(f"{'endpoint':9} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
+               f"{'client CPU ms/req':>17}")
     for r in reports:
         row = r.to_json()
         click.echo(f"{r.endpoint:9} {r.clients:7d} {r.requests:8d} {r.failed:6d} {row['p50_ms']:8.1f} "
-                   f"{row['p99_ms']:8.1f} {row['per_s']:7.1f}")
+                   f"{row['p99_ms']:8.1f} {row['per_s']:7.1f} {row['client_cpu_ms_per_request']:17.2f}")
         for problem in r.errors[:3]:
             click.echo(f"  e.g. {problem}", err=True)
 
