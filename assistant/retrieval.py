@@ -238,11 +238,7 @@ class Retriever:
             return dense, positions
         bm25 = self.index.keywords.scores(query)
         bm25 /= max(float(bm25.max()), 1e-9)  # no word in common: all zeros, the fused score is (1 - w) × cosine
-        if among is None:
-            by_words = np.argsort(-bm25, kind="stable")[:n]
-        else:
-            by_words = among[np.argsort(-bm25[among], kind="stable")[:n]]
-        positions = np.union1d(positions, by_words)
+        positions = np.union1d(positions, best_positive(bm25, n, among))
         cosine = self.index.vectors.reconstruct_batch(positions) @ vector[0]
         fused = (1 - self.fusion_weight) * cosine + self.fusion_weight * bm25[positions]
         order = np.argsort(-fused, kind="stable")[:n]
@@ -250,6 +246,18 @@ class Retriever:
 
     def close(self) -> None:
         self.index.close()
+
+
+def best_positive(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``n`` highest positive ``scores`` (only those in ``among`` when given), in no order.
+
+    Keys sharing no word with the question (score 0) are never keyword candidates. A partial sort of the
+    positive scores only: a full argsort of 1e5 scores cost ~5 ms a question, more than the rest of the search.
+    """
+    hits = np.flatnonzero(scores > 0) if among is None else among[scores[among] > 0]
+    if len(hits) > n:
+        hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+    return hits
 
 
 _default: Retriever | None = None
