@@ -204,8 +204,8 @@ class Index:
 # Exact search up to FLAT_MAX vectors, an inverted file (IVF) above. Measured on this 2-core machine (see `pressroom
 # bench speed`): one-thread exact search costs ~0.1 µs a vector, so 2e4 vectors ≈ 2 ms, 1e5 ≈ 8–14 ms (over the 5 ms
 # budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
-# nearest-centroid search per vector (1e6 vectors: about a minute on 2 cores), where HNSW32 had not finished
-# building 1e6 after 12 minutes. A question scans only the NPROBE lists nearest to it.
+# nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
+# finished building 1e6 after 12 minutes. A question scans only the IVF_NPROBE lists nearest to it.
 FLAT_MAX = 20_000
 IVF_NPROBE = 32  # lists a question scans. Recall@10 vs exact on real questions at 16 / 32: 0.976 / 0.996 at
 # 1e5 (512 lists), 0.987 / 0.998 at 1e6 (2,048 lists; 1.8 ms of CPU on one thread at 32).
