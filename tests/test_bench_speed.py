@@ -44,8 +44,8 @@ def test_bad_sizes_are_one_sentence() -> None:
 
 
 def test_repeated_keywords_equal_building_from_the_copies_texts() -> None:
-    texts = ["Trade talks continue with the EU.", "Arms sales to Taiwan are opposed.", "The typhoon hit, citizens safe.",
-             "Trade reached a record high."]
+    texts = ["Trade talks continue with the EU.", "Arms sales to Taiwan are opposed.",
+             "The typhoon hit, citizens safe.", "Trade reached a record high."]
     origin = np.array([0, 1, 2, 3, 0, 0, 3, 1, 2, 2])
     fast, reference = _repeated_keywords(texts, origin), KeywordIndex.build([texts[o] for o in origin])
     for question in ("trade talks", "typhoon citizens in Taiwan", "zebra"):
