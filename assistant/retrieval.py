@@ -278,17 +278,25 @@ class Retriever:
         dense, positions = dense[0][positions[0] >= 0], positions[0][positions[0] >= 0]
         if query.bm25 is None:
             return dense, positions
-        if among is None:
-            by_words = np.argsort(-query.bm25, kind="stable")[:n]
-        else:
-            by_words = among[np.argsort(-query.bm25[among], kind="stable")[:n]]
-        positions = np.union1d(positions, by_words)
+        positions = np.union1d(positions, best_positive(query.bm25, n, among))
         fused = self._fused(query, positions)
         order = np.argsort(-fused, kind="stable")[:n]
         return fused[order], positions[order]
 
     def close(self) -> None:
         self.index.close()
+
+
+def best_positive(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``n`` highest positive ``scores`` (only those in ``among`` when given), in no order.
+
+    Keys sharing no word with the question (score 0) are never keyword candidates. A partial sort of the
+    positive scores only: a full argsort of 1e5 scores cost ~5 ms a question, more than the rest of the search.
+    """
+    hits = np.flatnonzero(scores > 0) if among is None else among[scores[among] > 0]
+    if len(hits) > n:
+        hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
+    return hits
 
 
 _default: Retriever | None = None

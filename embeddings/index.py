@@ -133,7 +133,7 @@ class Index:
             )
         try:
             # Mapped read-only: the vectors stay in the page cache, shared by every worker process that opens
-            # this generation (a generation never changes once published). HNSW's graph links are read in.
+            # this generation (a generation never changes once published); IVF's lists are mapped too.
             vectors = faiss.read_index(str(directory / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         except RuntimeError as exc:
             raise IndexProblem(
@@ -188,8 +188,8 @@ class Index:
     def _search_among(self, queries: np.ndarray, n: int, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Search only the rows in ``among``: exactly when they are few, else inside FAISS with a selector.
 
-        A graph index with a selector can miss allowed rows that sit behind excluded ones, so a narrow
-        filter scores its rows directly: exact and cheap (50,000 rows × 384 dims is ~10 ms).
+        An IVF index with a selector finds only the allowed rows in the lists it scans, so a narrow filter
+        scores its rows directly: exact and cheap (50,000 rows × 384 dims is ~10 ms).
         """
         among = np.ascontiguousarray(among, dtype=np.int64)
         if len(among) <= EXACT_AMONG:
@@ -198,8 +198,8 @@ class Index:
             top = np.argsort(-scores, axis=1, kind="stable")[:, :n]
             return np.take_along_axis(scores, top, axis=1).astype(np.float32), among[top]
         selector = faiss.IDSelectorBatch(among)
-        if isinstance(self.vectors, faiss.IndexHNSW):
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.vectors.hnsw.efSearch, n))
+        if isinstance(self.vectors, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=self.vectors.nprobe)
         else:
             params = faiss.SearchParameters(sel=selector)
         return self.vectors.search(queries, n, params=params)
@@ -208,31 +208,47 @@ class Index:
         self.store.close()
 
 
-# Exact search up to FLAT_MAX vectors, a graph (HNSW) above. Measured on this 2-core machine (see `pressroom bench
-# speed`): one-thread exact search costs ~0.1 µs a vector, so 2e4 vectors ≈ 2 ms, 1e5 ≈ 8–14 ms (over the 5 ms
-# budget for a whole question); HNSW32 with efSearch 256 answers in < 1 ms at 1e5 with recall@10 ≥ 0.99 against
-# exact search on noisy copies of real paragraph embeddings. Below 2e4 the graph is not worth its build time.
+# Exact search up to FLAT_MAX vectors, an inverted file (IVF) above. Measured on this 2-core machine (see `pressroom
+# bench speed`): one-thread exact search costs ~0.1 µs a vector, so 2e4 vectors ≈ 2 ms, 1e5 ≈ 8–14 ms (over the 5 ms
+# budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
+# nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
+# finished building 1e6 after 12 minutes. A question scans only the IVF_NPROBE lists nearest to it.
 FLAT_MAX = 20_000
-HNSW_M = 32  # links per node: 16 lost recall on these clustered vectors, 64 doubles the links' memory
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256  # recall@10 0.98 at 128, 0.99 at 256 (1e5); latency stays well under a millisecond
+IVF_NPROBE = 32  # lists a question scans. Recall@10 vs exact on real questions at 16 / 32: 0.976 / 0.996 at
+# 1e5 (512 lists), 0.987 / 0.998 at 1e6 (2,048 lists; 1.8 ms of CPU on one thread at 32).
+IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
+IVF_TRAIN_ITERATIONS = 10
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists for ``count`` vectors: the power of two nearest 2·√count (512 at 1e5, 2,048 at 1e6), and
+    never fewer than 39 vectors a list (faiss' minimum to train a centroid; only tiny test indexes reach it)."""
+    return max(1, min(1 << round(np.log2(2 * np.sqrt(max(count, 1)))), count // 39))
 
 
 def vectors_kind(count: int) -> str:
     """The FAISS index kind used for ``count`` vectors, as recorded in the manifest."""
-    return "flat" if count <= FLAT_MAX else f"hnsw{HNSW_M},ef{HNSW_EF_SEARCH}"
+    return "flat" if count <= FLAT_MAX else f"ivf{ivf_lists(count)},nprobe{IVF_NPROBE}"
 
 
 def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
-    """The FAISS index over the key vectors (row i = key i): exact inner product, or HNSW for large indexes."""
+    """The FAISS index over the key vectors (row i = key i): exact inner product, or IVF for large indexes."""
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     if vectors_kind(len(matrix)) == "flat":
         index = faiss.IndexFlatIP(dim)
     else:
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH  # saved in the file
+        lists = ivf_lists(len(matrix))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.cp.spherical = True  # unit vectors: unit centroids, so inner product ranks lists like cosine
+        index.cp.niter = IVF_TRAIN_ITERATIONS
+        index.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
+        index.cp.seed = 1234  # the same vectors give the same index
+        index.train(matrix)
+        index.nprobe = IVF_NPROBE  # saved in the file
     if len(matrix):
-        index.add(np.ascontiguousarray(matrix, dtype=np.float32))
+        index.add(matrix)
+    if isinstance(index, faiss.IndexIVF):
+        index.make_direct_map()  # saved in the file: filters and fusion read vectors back by position
     return index
 
 

@@ -82,7 +82,12 @@ class KeywordIndex:
         return cls(bm25, int(count))
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of ``question`` against every key (float32, one per key; zeros when no word matches)."""
+        """BM25 score of ``question`` against every key (float32, one per key; zeros when no word matches).
+
+        Summed here from bm25s' precomputed per-(word, key) scores with one ``np.bincount`` over the question's
+        postings: bm25s' own ``get_scores_from_ids`` adds them with ``np.add.at``, which is ~10x slower and cost
+        several milliseconds a question at 1e5 keys, where common words have tens of thousands of postings.
+        """
         import bm25s
 
         if self._bm25 is None:
@@ -92,4 +97,8 @@ class KeywordIndex:
         ids = self._bm25.get_tokens_ids(tokens)
         if not ids:
             return np.zeros(self.count, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores_from_ids(ids), dtype=np.float32)
+        matrix = self._bm25.scores  # CSC by word: postings of word w are indices/data[indptr[w]:indptr[w + 1]]
+        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
+        spans = [slice(indptr[w], indptr[w + 1]) for w in ids]
+        return np.bincount(np.concatenate([indices[s] for s in spans]), np.concatenate([data[s] for s in spans]),
+                           minlength=self.count).astype(np.float32)

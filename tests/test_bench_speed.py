@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.bench_speed import _sized_index, noisy_copies
+from assistant.bench_speed import _repeated_keywords, _sized_index, noisy_copies
 from embeddings.index import Index
 from embeddings.ingest import ingest
+from embeddings.keywords import KeywordIndex
 
 from .conftest import FakeEncoder, run_cli
 
@@ -40,3 +41,12 @@ def test_sized_index_points_copies_at_real_answers(corpus: Path, tmp_path: Path,
 def test_bad_sizes_are_one_sentence() -> None:
     result = run_cli("bench", "speed", "--sizes", "1000,lots")
     assert result.returncode == 1 and "--sizes must be numbers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_repeated_keywords_equal_building_from_the_copies_texts() -> None:
+    texts = ["Trade talks continue with the EU.", "Arms sales to Taiwan are opposed.",
+             "The typhoon hit, citizens safe.", "Trade reached a record high."]
+    origin = np.array([0, 1, 2, 3, 0, 0, 3, 1, 2, 2])
+    fast, reference = _repeated_keywords(texts, origin), KeywordIndex.build([texts[o] for o in origin])
+    for question in ("trade talks", "typhoon citizens in Taiwan", "zebra"):
+        np.testing.assert_allclose(fast.scores(question), reference.scores(question), rtol=1e-6)

@@ -1,4 +1,4 @@
-"""The index kind follows the size: exact search for small indexes, HNSW above FLAT_MAX, checked against exact."""
+"""The index kind follows the size: exact search for small indexes, IVF above FLAT_MAX, checked against exact."""
 
 from __future__ import annotations
 
@@ -25,15 +25,15 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 
 def test_kind_by_size() -> None:
     assert vectors_kind(0) == vectors_kind(FLAT_MAX) == "flat"
-    assert vectors_kind(FLAT_MAX + 1).startswith("hnsw")
+    assert vectors_kind(FLAT_MAX + 1).startswith("ivf")
     assert isinstance(build_vectors(np.zeros((0, 8), np.float32), 8), faiss.IndexFlatIP)
 
 
-def test_hnsw_recall_at_10_against_exact_search() -> None:
+def test_ivf_recall_at_10_against_exact_search() -> None:
     data = clustered(FLAT_MAX + 5_000, 64, seed=1)
     queries = clustered(200, 64, seed=2)
     approx = build_vectors(data, 64)
-    assert isinstance(approx, faiss.IndexHNSWFlat)
+    assert isinstance(approx, faiss.IndexIVFFlat) and approx.nprobe < approx.nlist  # not a full scan
     exact = faiss.IndexFlatIP(64)
     exact.add(data)
     _, truth = exact.search(queries, 10)
@@ -42,17 +42,19 @@ def test_hnsw_recall_at_10_against_exact_search() -> None:
     assert recall >= 0.98
 
 
-def test_a_large_index_is_hnsw_recorded_and_mapped(
+def test_a_large_index_is_ivf_recorded_and_mapped(
     corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(index_module, "FLAT_MAX", 5)  # the shipped corpus is small: make it "large"
     ingest([corpus], tmp_path / "ix", fake_encoder)
     index = Index.open(tmp_path / "ix", model=fake_encoder.name)
-    assert index.manifest.vectors.startswith("hnsw") and isinstance(index.vectors, faiss.IndexHNSWFlat)
-    assert index.vectors.hnsw.efSearch == index_module.HNSW_EF_SEARCH  # kept in the file
+    assert index.manifest.vectors.startswith("ivf") and isinstance(index.vectors, faiss.IndexIVFFlat)
+    assert index.vectors.nprobe == index_module.IVF_NPROBE  # kept in the file
     stored = index.store.key_vectors(fake_encoder.dim)
     scores, positions = index.search(stored[7:8], 1)
     assert positions[0][0] == 7 and scores[0][0] == pytest.approx(1, abs=1e-5)
+    # read back by position from the mapped lists (fusion and filters need it)
+    np.testing.assert_allclose(index.vectors.reconstruct_batch(np.array([3, 0, 7])), stored[[3, 0, 7]], atol=1e-6)
     scores, positions = index.search(stored[:3], 2)  # a batch takes the multi-threaded path
     assert list(positions[:, 0]) == [0, 1, 2]
     assert faiss.omp_get_max_threads() >= 1
@@ -64,13 +66,13 @@ def test_small_index_stays_exact(corpus: Path, tmp_path: Path, fake_encoder: Fak
     assert index.manifest.vectors == "flat" and isinstance(index.vectors, faiss.IndexFlatIP)
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
 @pytest.mark.parametrize("exact_among", [50_000, 0], ids=["scored directly", "FAISS selector"])
 def test_a_filter_returns_only_admitted_rows_and_their_best(
     corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch, kind: str,
     exact_among: int,
 ) -> None:
-    if kind == "hnsw":
+    if kind == "ivf":
         monkeypatch.setattr(index_module, "FLAT_MAX", 5)
     monkeypatch.setattr(index_module, "EXACT_AMONG", exact_among)
     ingest([corpus], tmp_path / "ix", fake_encoder)

@@ -50,7 +50,8 @@ def reference_bm25(corpus: list[list[str]], query: list[str]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("query", ["trade talks continue", "arms sales to Taiwan", "typhoon embassy citizens",
-                                   "record high trade with the EU", "Africa", "nothing matches zebra"])
+                                   "record high trade with the EU", "Africa", "nothing matches zebra",
+                                   "trade talks on trade"])
 def test_bm25_matches_the_reference(query: str, tmp_path: Path) -> None:
     index = KeywordIndex.build(TINY)
     expected = reference_bm25(tokenize(TINY), tokenize([query])[0])
