@@ -50,3 +50,16 @@ def test_repeated_keywords_equal_building_from_the_copies_texts() -> None:
     fast, reference = _repeated_keywords(texts, origin), KeywordIndex.build([texts[o] for o in origin])
     for question in ("trade talks", "typhoon citizens in Taiwan", "zebra"):
         np.testing.assert_allclose(fast.scores(question), reference.scores(question), rtol=1e-6)
+
+
+def test_short_questions_are_chat_style_and_judged_against_the_targets() -> None:
+    from assistant.bench_speed import TARGETS, _short_questions, verdicts
+
+    short = _short_questions()
+    assert len(short) >= 200 and all(4 <= len(q.split()) <= 15 for q in short)
+    row = {"p50_ms": 9.0, "p99_ms": 20.0, "short_p50_ms": 4.5, "short_p99_ms": 16.0, "recall_at_10": 0.99,
+           "cold_start_s": 2.0}
+    baseline = {"onnx_ingest_per_s": 50.0, "ingest_speedup": 2.3}
+    lines = verdicts({"baseline": baseline, "targets": TARGETS, "sizes": {"100000": row}})
+    assert "p50 at 100,000, short questions: 4.5 ms (target <= 5 ms) MET" in lines
+    assert "p99 at 100,000, short questions: 16.0 ms (target <= 15 ms) MISSED" in lines
