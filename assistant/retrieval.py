@@ -28,9 +28,6 @@ CANDIDATES_PER_ANSWER = 8  # paragraph vectors fetched per answer wanted, before
 # Fused score = (1 - w) × cosine + w × BM25 / (best key's BM25 for this question). w = 0.15 was best on the
 # benchmark's tune split (0.05…0.5 tried; dividing BM25 by its query-independent ceiling instead did worse).
 FUSION_WEIGHT = 0.15
-# Below this fused score of the best key there is no official answer on the subject: calibrated on the tune
-# split against tests/data/off_topic_questions.txt (`pressroom bench quality … --off-topic FILE`).
-ABSTAIN_BELOW = 0.32
 
 
 @dataclass(frozen=True)
@@ -141,11 +138,12 @@ class Retriever:
     """Searches one index with one encoder. Thread-safe for concurrent questions."""
 
     def __init__(self, index: Index, encoder: Encoder, *, fusion_weight: float = FUSION_WEIGHT,
-                 abstain_below: float = ABSTAIN_BELOW, strip: bool = True) -> None:
+                 abstain_below: float | None = None, strip: bool = True) -> None:
         self.index = index
         self.encoder = encoder
         self.fusion_weight = fusion_weight  # 0: vectors only
-        self.abstain_below = abstain_below  # -inf: always answer
+        # No official answer below this fused score: the model's own threshold unless given; -inf: always answer.
+        self.abstain_below = encoder.abstain_below if abstain_below is None else abstain_below
         self.strip = strip  # strip courtesies and framing before searching
         # A generation never changes, so the rows a filter admits are computed once per filter, not per question.
         self._positions = lru_cache(maxsize=256)(index.store.positions)
@@ -231,7 +229,7 @@ class Retriever:
         which answers may come back, never their scores.
         """
         query = strip_framing(text) if self.strip else text
-        vector = self.encoder.encode([query])
+        vector = self.encoder.encode([query], query=True)
         dense, positions = self.index.search(vector, n, among)
         dense, positions = dense[0][positions[0] >= 0], positions[0][positions[0] >= 0]
         if not self.fusion_weight:
