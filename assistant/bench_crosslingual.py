@@ -38,9 +38,12 @@ class CrossLingual:
     n: int
     methods: dict[str, dict[str, float]]  # "<language> (<model>)" -> R@k, MRR@10, ms, share answered
     ratio_r5: float  # Chinese R@5 / English R@5, both with the multilingual model
+    threshold: float  # the multilingual model's abstention threshold
+    off_topic_refused: float | None  # share of the off-topic questions it answers nothing (None: none given)
 
     def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "n": self.n, "methods": self.methods, "ratio_R@5": self.ratio_r5}
+        return {"model": self.model, "n": self.n, "methods": self.methods, "ratio_R@5": self.ratio_r5,
+                "threshold": self.threshold, "off_topic_refused": self.off_topic_refused}
 
 
 def read_translations(path: Path, bench: Path, pairs: Sequence[QAPair]) -> list[Translated]:
@@ -76,9 +79,10 @@ def _ask(questions: Sequence[str], retriever: Retriever, gold: Sequence[str]) ->
 
 
 def run_cross_lingual(path: Path, pairs: Sequence[QAPair], translated: Sequence[Translated],
-                      monolingual: Retriever, say: Callable[[str], None]) -> CrossLingual:
+                      monolingual: Retriever, off_topic: Sequence[str], say: Callable[[str], None]) -> CrossLingual:
     """The translated questions in English and in Chinese with the multilingual model, and in both languages
-    with ``monolingual`` (Press Room with the run's model over the same answers, already built) for contrast."""
+    with ``monolingual`` (Press Room with the run's model over the same answers, already built) for contrast;
+    ``off_topic`` questions check the multilingual model's abstention threshold."""
     e5 = load_encoder(E5_MODEL)
     english = [t.pair.question for t in translated]
     chinese = [t.question for t in translated]
@@ -95,7 +99,9 @@ def run_cross_lingual(path: Path, pairs: Sequence[QAPair], translated: Sequence[
             multilingual = Retriever(index, e5)
             methods[f"english ({E5_MODEL})"] = _ask(english, multilingual, gold)
             methods[f"chinese ({E5_MODEL})"] = _ask(chinese, multilingual, gold)
+            refused = sum(not multilingual.search(q, 1) for q in off_topic) / len(off_topic) if off_topic else None
         finally:
             index.close()
     en, zh = methods[f"english ({E5_MODEL})"]["R@5"], methods[f"chinese ({E5_MODEL})"]["R@5"]
-    return CrossLingual(E5_MODEL, len(translated), methods, round(zh / en, 3) if en else 0.0)
+    return CrossLingual(E5_MODEL, len(translated), methods, round(zh / en, 3) if en else 0.0, e5.abstain_below,
+                        None if refused is None else round(refused, 3))

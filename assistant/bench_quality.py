@@ -256,7 +256,8 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             if chinese is not None:
                 from .bench_crosslingual import read_translations, run_cross_lingual  # it imports this module
 
-                cross = run_cross_lingual(path, pairs, read_translations(chinese, path, pairs), product, say)
+                cross = run_cross_lingual(path, pairs, read_translations(chinese, path, pairs), product,
+                                          off_topic, say)
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),

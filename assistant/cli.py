@@ -361,11 +361,13 @@ def bench_speed(sizes: str, as_json: bool) -> None:
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@click.option("--chinese", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Questions of FILE in Chinese ('<id>TAB<question>' lines): adds the cross-lingual table.")
 @model_option
 @json_option
 @friendly
 def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
-                  model: str | None, as_json: bool) -> None:
+                  chinese: Path | None, model: str | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
     FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
@@ -374,6 +376,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     \b
     Example:
       pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv
     """
     from embeddings.encoder import load_encoder
 
@@ -382,7 +385,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     settings = Settings.load(model=model)
     questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
-                         tuned=load_encoder(str(tuned)) if tuned else None,
+                         tuned=load_encoder(str(tuned)) if tuned else None, chinese=chinese,
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -397,6 +400,14 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+    if report.chinese:
+        c = report.chinese
+        click.echo(f"\nThe same {c.n} questions in English and in Chinese (answered: share not refused):")
+        click.echo(_quality_table(c.methods, ("answered",)))
+        click.echo(f"Chinese R@5 / English R@5 with {c.model}: {c.ratio_r5:.2f}")
+        if c.off_topic_refused is not None:
+            click.echo(f"Abstention of {c.model} below {c.threshold}: {c.off_topic_refused:.1%} of the off-topic "
+                       "questions get no answer")
 
 
 def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
@@ -410,9 +421,9 @@ def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
     return values
 
 
-def _quality_table(rows: dict[str, dict[str, float]]) -> str:
+def _quality_table(rows: dict[str, dict[str, float]], extra: tuple[str, ...] = ()) -> str:
     width = max(len(name) for name in rows)
-    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms")
+    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms", *extra)
     lines = [f"{'method':{width}} " + " ".join(f"{c:>7}" for c in columns)]
     for name, m in rows.items():
         lines.append(f"{name:{width}} " + " ".join(
