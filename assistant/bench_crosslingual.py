@@ -39,7 +39,7 @@ class CrossLingual:
     methods: dict[str, dict[str, float]]  # "<language> (<model>)" -> R@k, MRR@10, ms, share answered
     ratio_r5: float  # Chinese R@5 / English R@5, both with the multilingual model
     threshold: float  # the multilingual model's abstention threshold
-    off_topic_refused: float | None  # share of the off-topic questions it answers nothing (None: none given)
+    off_topic_refused: float | None  # share of Chinese off-topic questions it answers nothing (None: none given)
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "n": self.n, "methods": self.methods, "ratio_R@5": self.ratio_r5,
@@ -82,7 +82,7 @@ def run_cross_lingual(path: Path, pairs: Sequence[QAPair], translated: Sequence[
                       monolingual: Retriever, off_topic: Sequence[str], say: Callable[[str], None]) -> CrossLingual:
     """The translated questions in English and in Chinese with the multilingual model, and in both languages
     with ``monolingual`` (Press Room with the run's model over the same answers, already built) for contrast;
-    ``off_topic`` questions check the multilingual model's abstention threshold."""
+    ``off_topic`` questions (in Chinese) check the multilingual model's abstention threshold."""
     e5 = load_encoder(E5_MODEL)
     english = [t.pair.question for t in translated]
     chinese = [t.question for t in translated]

@@ -186,7 +186,7 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
                 off_topic: Sequence[str] = (), tuned: Encoder | None = None, chinese: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> QualityReport:
+                chinese_off_topic: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
 
     Args:
@@ -197,6 +197,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         off_topic: questions with no answer in the file, to measure abstention.
         tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
         chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
+        chinese_off_topic: Chinese questions with no answer in the file, for the multilingual model's abstention.
         progress: called with a line of progress now and then.
 
     Returns:
@@ -257,7 +258,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 from .bench_crosslingual import read_translations, run_cross_lingual  # it imports this module
 
                 cross = run_cross_lingual(path, pairs, read_translations(chinese, path, pairs), product,
-                                          off_topic, say)
+                                          chinese_off_topic, say)
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
