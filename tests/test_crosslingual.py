@@ -81,8 +81,8 @@ def test_e5_vectors(e5) -> None:
         assert vectors.shape == (4, 384) and vectors.dtype == np.float32
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
     # "query: " and "passage: " prefixes: the same text, another vector (close: the same meaning)
-    cosines = (passages * queries).sum(1)
-    assert cosines.max() < 0.999 and cosines.min() > 0.7
+    cosines = (passages * queries).sum(1)[:3]  # (the long text's prefix is a small share of its tokens)
+    assert cosines.max() < 0.99 and cosines.min() > 0.9
     assert e5.encode([]).shape == e5.encode([], query=True).shape == (0, 384)
     # batches of 32 keep the order
     many = [f"Question number {i} about trade." for i in range(70)]
