@@ -7,7 +7,6 @@ shows what a monolingual model does with them. The figure that matters is Chines
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,16 +45,10 @@ class CrossLingual:
                 "threshold": self.threshold, "off_topic_refused": self.off_topic_refused}
 
 
-def read_translations(path: Path, bench: Path, pairs: Sequence[QAPair]) -> list[Translated]:
-    """The lines ``<pair id>\\t<question>`` of ``path`` ('#' lines are comments), matched to the pairs of
-    ``bench`` by the "id" field of its JSONL lines; a line that cannot be used stops with its number."""
-    ids: dict[str, int] = {}  # JSONL "id" -> line number, which is QAPair.line
-    for number, line in enumerate(bench.read_text("utf-8").splitlines(), 1):
-        if line.strip():
-            row = json.loads(line)
-            if isinstance(row, dict) and isinstance(row.get("id"), str):
-                ids[row["id"]] = number
-    by_line = {p.line: p for p in pairs}
+def read_translations(path: Path, pairs: Sequence[QAPair]) -> list[Translated]:
+    """The lines ``<pair id>\t<question>`` of ``path`` ('#' lines are comments), matched to ``pairs`` by the
+    "id" field of their JSONL lines; a line that cannot be used stops with its number."""
+    by_id = {p.id: p for p in pairs if p.id}
     out: list[Translated] = []
     for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
         if not line.strip() or line.startswith("#"):
@@ -63,9 +56,9 @@ def read_translations(path: Path, bench: Path, pairs: Sequence[QAPair]) -> list[
         key, _, question = line.partition("\t")
         if not question.strip():
             raise PressroomError(f"{path} line {number} is not '<pair id><TAB><question>'.")
-        if ids.get(key.strip()) not in by_line:
-            raise PressroomError(f"{path} line {number}: no pair with id {key.strip()!r} in {bench}.")
-        out.append(Translated(by_line[ids[key.strip()]], question.strip()))
+        if key.strip() not in by_id:
+            raise PressroomError(f"{path} line {number}: no pair has the id {key.strip()!r} in the Q&A file.")
+        out.append(Translated(by_id[key.strip()], question.strip()))
     if not out:
         raise PressroomError(f"{path} has no translated questions.")
     return out

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -42,6 +43,7 @@ class LoadReport:
     latencies_ms: list[float] = field(repr=False)
     statuses: Counter[str]
     errors: list[str] = field(default_factory=list)  # first few error descriptions
+    client_cpu_seconds: float = 0.0  # the load generator's own CPU time: it shares the server's cores
 
     @property
     def failed(self) -> int:
@@ -56,17 +58,56 @@ class LoadReport:
             "errors": self.failed, "statuses": dict(self.statuses),
             "p50_ms": round(self.percentile(50), 1), "p99_ms": round(self.percentile(99), 1),
             "per_s": round(self.requests / self.seconds, 1) if self.seconds else None,
+            "client_cpu_ms_per_request": round(1000 * self.client_cpu_seconds / self.requests, 2),
             "first_errors": self.errors[:5],
         }
 
 
-async def _ask_api(client: httpx.AsyncClient, question: str, k: int) -> tuple[str, str | None]:
-    response = await client.get("/api/ask", params={"q": question, "k": k})
-    if response.status_code != 200:
-        return str(response.status_code), response.text[:200]
-    body = response.json()
-    if "answers" not in body:
-        return "bad-body", response.text[:200]
+class _Connection:
+    """One keep-alive HTTP/1.1 connection that sends GETs and reads bodies of a known length.
+
+    The load generator shares the server's cores, so each request must cost it little: this takes a small
+    fraction of httpx's CPU per request (`pressroom bench load` prints its own CPU time per request).
+    """
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port = url.host, url.port or 80
+        self.timeout = timeout
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, target: str) -> tuple[int, bytes]:
+        async with asyncio.timeout(self.timeout):
+            if self.streams is None:
+                self.streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self.streams
+            writer.write(f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode())
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+                if "content-length" not in headers:
+                    raise ValueError(f"no Content-Length in the response: {lines[0]}")
+                body = await reader.readexactly(int(headers["content-length"]))
+            except BaseException:
+                self.close()  # a half-read response would desynchronise the next one
+                raise
+            if headers.get("connection") == "close":
+                self.close()
+            return int(lines[0].split(" ", 2)[1]), body
+
+    def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def _ask_api(connection: _Connection, question: str, k: int) -> tuple[str, str | None]:
+    status, body = await connection.get("/api/ask?" + urlencode({"q": question, "k": k}))
+    if status != 200:
+        return str(status), body[:200].decode("utf-8", "replace")
+    if "answers" not in json.loads(body):
+        return "bad-body", body[:200].decode("utf-8", "replace")
     return "200", None
 
 
@@ -93,7 +134,6 @@ async def _ask_gradio(client: httpx.AsyncClient, question: str, k: int) -> tuple
 
 async def _run(base_url: str, endpoint: str, questions: Sequence[str], clients: int, total: int, k: int,
                timeout: float) -> LoadReport:
-    ask = _ask_api if endpoint == "api" else _ask_gradio
     cycle = itertools.cycle(questions)
     remaining = itertools.count()
     latencies: list[float] = []
@@ -102,23 +142,28 @@ async def _run(base_url: str, endpoint: str, questions: Sequence[str], clients: 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def worker(client: httpx.AsyncClient) -> None:
+        connection = _Connection(base_url, timeout)
         while next(remaining) < total:
             question = next(cycle)
             t0 = time.perf_counter()
             try:
-                status, problem = await ask(client, question, k)
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                if endpoint == "api":
+                    status, problem = await _ask_api(connection, question, k)
+                else:
+                    status, problem = await _ask_gradio(client, question, k)
+            except (httpx.HTTPError, OSError, EOFError, ValueError, KeyError, asyncio.LimitOverrunError) as exc:
                 status, problem = type(exc).__name__, repr(exc)[:200]
             latencies.append((time.perf_counter() - t0) * 1000)
             statuses[status] += 1
             if problem and len(errors) < 20:
                 errors.append(f"{status}: {problem}")
+        connection.close()
 
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits) as client:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(client) for _ in range(clients)))
-        seconds = time.perf_counter() - t0
-    return LoadReport(endpoint, clients, total, seconds, latencies, statuses, errors)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return LoadReport(endpoint, clients, total, seconds, latencies, statuses, errors, cpu)
 
 
 def check_server(base_url: str) -> dict[str, object]:

@@ -4,6 +4,12 @@ Protocol (fixed, so figures compare across versions): the corpus is the file's d
 queries are its questions, a hit is the question's own answer (identical text counts). Pairs are split by
 date: the latest 30 % of dates are the test split, the rest the tune split, which is the only one any
 setting of Press Room was chosen on.
+
+A second protocol, short rewordings (``--rewordings FILE``): users type short questions that resemble the
+journalist's question more than the official answer. The corpus is the same distinct answers, each also keyed by
+the questions it replied to (as `pressroom ingest` indexes them); the queries are short rewordings of pairs' questions,
+a hit is the reworded pair's answer. bm25 and dense rank the same keys, max-pooled per answer; "pressroom, answers
+only" is the first protocol's index (no question keys), so the gain of the keys shows.
 """
 
 from __future__ import annotations
@@ -74,6 +80,16 @@ class Abstention:
 
 
 @dataclass(frozen=True)
+class Rewordings:
+    """The second protocol: short rewordings of pairs' questions against answers keyed by their questions."""
+
+    n: int  # rewordings asked
+    pairs: int  # distinct pairs reworded
+    methods: dict[str, dict[str, float]]
+    refused: float | None = None  # share of the off-topic questions pressroom (with question keys) answers not
+
+
+@dataclass(frozen=True)
 class QualityReport:
     """Everything `pressroom bench quality` prints."""
 
@@ -84,6 +100,7 @@ class QualityReport:
     methods: dict[str, dict[str, float]]
     steps: dict[str, dict[str, float]] | None = None  # tune split, each step of Press Room's ranking added in turn
     abstention: Abstention | None = None
+    rewordings: Rewordings | None = None
     chinese: CrossLingual | None = None  # the same questions in Chinese and English, multilingual model
 
     def to_json(self) -> dict[str, Any]:
@@ -93,6 +110,9 @@ class QualityReport:
             out["steps"] = self.steps
         if self.abstention is not None:
             out["abstention"] = vars(self.abstention)
+        if self.rewordings is not None:
+            out["rewordings"] = {"n": self.rewordings.n, "pairs": self.rewordings.pairs,
+                                 "methods": self.rewordings.methods, "off_topic_refused": self.rewordings.refused}
         if self.chinese is not None:
             out["chinese"] = self.chinese.to_json()
         return out
@@ -115,11 +135,7 @@ def split_pairs(pairs: Sequence[QAPair], split: str) -> Split:
     """The pairs of ``split``: 'test' (latest 30 % of dates), 'tune' (the rest) or 'all'."""
     if split not in SPLITS:
         raise PressroomError(f"split must be one of {', '.join(SPLITS)} (got {split!r}).")
-    dates = sorted({p.day.isoformat() for p in pairs if p.day})
-    if len(dates) < 2 and split != "all":
-        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
-                             "(use --split all).")
-    cut = dates[-math.ceil(len(dates) * TEST_SHARE)] if dates else ""
+    cut = test_cut(pairs) if split != "all" else ""
 
     def side(p: QAPair) -> str:  # undated pairs count as old: they never land in the test split
         return "test" if p.day and p.day.isoformat() >= cut else "tune"
@@ -127,6 +143,30 @@ def split_pairs(pairs: Sequence[QAPair], split: str) -> Split:
     chosen = tuple(p for p in pairs if split == "all" or side(p) == split)
     days = sorted(p.day.isoformat() for p in chosen if p.day)
     return Split(split, chosen, days[0] if days else "", days[-1] if days else "")
+
+
+def test_cut(pairs: Sequence[QAPair]) -> str:
+    """The first date (ISO) of the test split: the latest 30 % of the pairs' distinct dates."""
+    dates = sorted({p.day.isoformat() for p in pairs if p.day})
+    if len(dates) < 2:
+        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
+                             "(use --split all).")
+    return dates[-math.ceil(len(dates) * TEST_SHARE)]
+
+
+def training_pairs(files: Sequence[Path], split: str) -> list[QAPair]:
+    """The pairs `pressroom tune` trains on: every pair of ``files``, or with ``split`` 'tune' only those dated
+    before the test split of the first file (the benchmark), so that its test split stays unseen.
+
+    More files add training data, e.g. older transcripts of the same press office; with 'tune' their pairs
+    from the test split's dates on are left out too.
+    """
+    first = read_benchmark(files[0])
+    pairs = first + [p for path in files[1:] for p in read_benchmark(path)]
+    if split == "all":
+        return pairs
+    cut = test_cut(first)
+    return [p for p in pairs if not (p.day and p.day.isoformat() >= cut)]
 
 
 def distinct_answers(pairs: Sequence[QAPair]) -> dict[str, QAPair]:
@@ -153,12 +193,20 @@ class MemoEncoder:
         return np.stack([self.memo[t, query] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
-def build_index(pairs: Sequence[QAPair], root: Path, encoder: Encoder, path: Path) -> Index:
-    """An index of the distinct answers of ``pairs``, built as `pressroom ingest` builds one."""
-    # One conference per answer: its id comes from the source, which must then be a URL (see Conference.id).
+def build_index(pairs: Sequence[QAPair], root: Path, encoder: Encoder, path: Path, *,
+                question_keys: bool = False) -> Index:
+    """An index of the distinct answers of ``pairs``, built as `pressroom ingest` builds one.
+
+    Without ``question_keys`` the answers alone are keys (the first protocol). With them, every pair is read,
+    so an answer given to several questions is one passage (as ingest merges repeats) keyed by all of them.
+    """
+    # One conference per answer or pair: its id comes from the source, which must then be a URL (Conference.id).
     base = path.resolve().as_uri()
-    unique = [replace(p, source=f"{base}#answer-{i}") for i, p in enumerate(distinct_answers(pairs).values())]
-    with IndexWriter(root, encoder, rebuild=True) as writer:
+    if question_keys:
+        unique = [replace(p, source=f"{base}#pair-{i}") for i, p in enumerate(pairs)]
+    else:
+        unique = [replace(p, source=f"{base}#answer-{i}") for i, p in enumerate(distinct_answers(pairs).values())]
+    with IndexWriter(root, encoder, rebuild=True, question_keys=question_keys) as writer:
         writer.store.db.execute("BEGIN")
         for conference in conferences_from_pairs(unique, path):
             writer.store.put(conference, [(conference.source, "")])
@@ -185,8 +233,9 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
-                off_topic: Sequence[str] = (), tuned: Encoder | None = None, chinese: Path | None = None,
-                chinese_off_topic: Sequence[str] = (), progress: Callable[[str], None] | None = None) -> QualityReport:
+                off_topic: Sequence[str] = (), tuned: Encoder | None = None, rewordings: Path | None = None,
+                chinese: Path | None = None, chinese_off_topic: Sequence[str] = (),
+                progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
 
     Args:
@@ -196,6 +245,8 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         steps: also measure, on the tune split, each step of Press Room's ranking added in turn.
         off_topic: questions with no answer in the file, to measure abstention.
         tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
+        rewordings: a file of short rewordings of the file's questions (see :func:`read_rewordings`): run
+            the second protocol, with the questions as keys.
         chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
         chinese_off_topic: Chinese questions with no answer in the file, for the multilingual model's abstention.
         progress: called with a line of progress now and then.
@@ -205,6 +256,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
     """
     say = progress or (lambda _: None)
     pairs = read_benchmark(path)
+    reworded = read_rewordings(rewordings, pairs) if rewordings else None
     chosen = split_pairs(pairs, split)
     if not chosen.pairs:
         raise PressroomError(f"The {split} split of {path} is empty.")
@@ -253,16 +305,78 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 abstention = Abstention(encoder.abstain_below, len(off_topic), round(refused, 3),
                                         round(lost / len(questions), 3))
             step_table = _steps(split_pairs(pairs, "tune"), index, encoder) if steps else None
+            keyed = None
+            if reworded:
+                say(f"Indexing the answers with their questions as keys; asking {len(reworded)} rewordings…")
+                keyed = _rewordings(pairs, reworded, memo, path, Path(tmp) / "keyed", product, off_topic)
             cross = None
             if chinese is not None:
                 from .bench_crosslingual import read_translations, run_cross_lingual  # it imports this module
 
-                cross = run_cross_lingual(path, pairs, read_translations(chinese, path, pairs), product,
+                cross = run_cross_lingual(path, pairs, read_translations(chinese, pairs), product,
                                           chinese_off_topic, say)
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
-                         methods=methods, steps=step_table, abstention=abstention, chinese=cross)
+                         methods=methods, steps=step_table, abstention=abstention, rewordings=keyed, chinese=cross)
+
+
+def read_rewordings(path: Path, pairs: Sequence[QAPair]) -> list[tuple[QAPair, str]]:
+    """The (pair, rewording) lines of a rewordings file, or one sentence saying which line is wrong.
+
+    One rewording a line: the pair's ``id`` (the JSONL field), a tab, the rewording. Lines starting with ``#``
+    and blank lines are skipped.
+    """
+    by_id = {p.id: p for p in pairs if p.id}
+    out: list[tuple[QAPair, str]] = []
+    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        pair_id, _, text = line.partition("\t")
+        if not text.strip():
+            raise PressroomError(f"{path} line {number} is not '<pair id>\\t<rewording>' (got {line[:60]!r}).")
+        if pair_id.strip() not in by_id:
+            raise PressroomError(f"{path} line {number}: no pair has the id {pair_id.strip()!r} in the Q&A file.")
+        out.append((by_id[pair_id.strip()], text.strip()))
+    if not out:
+        raise PressroomError(f"{path} has no rewordings (one '<pair id>\\t<rewording>' a line).")
+    return out
+
+
+def _rewordings(pairs: Sequence[QAPair], reworded: Sequence[tuple[QAPair, str]], memo: MemoEncoder, path: Path,
+                root: Path, answers_only: Retriever, off_topic: Sequence[str]) -> Rewordings:
+    """The second protocol: each distinct answer keyed by itself and by every question it replied to.
+
+    With ``off_topic`` questions, also the share of them that get no answer once questions are keys.
+    """
+    answers = list(distinct_answers(pairs))
+    number = {a: i for i, a in enumerate(answers)}
+    texts = [p.answer.strip() for p in distinct_answers(pairs).values()] + [p.question for p in pairs]
+    owner = np.array(list(range(len(answers))) + [number[normalise(p.answer)] for p in pairs])
+    matrix = memo.encode(texts)
+    keywords = KeywordIndex.build(texts)
+
+    def pooled(scores: np.ndarray) -> list[str]:  # an answer scores as its best key
+        best = np.full(len(answers), -np.inf, dtype=np.float32)
+        np.maximum.at(best, owner, scores)
+        return [answers[i] for i in np.argsort(-best, kind="stable")[:DEPTH]]
+
+    questions = [text for _, text in reworded]
+    gold = [normalise(p.answer) for p, _ in reworded]
+    index = build_index(pairs, root, memo, path, question_keys=True)
+    try:
+        product = Retriever(index, memo.encoder)
+        methods = {
+            "bm25": _timed(questions, lambda q: pooled(keywords.scores(q)), gold).metrics(),
+            "dense": _timed(questions, lambda q: pooled(matrix @ memo.encoder.encode([q], query=True)[0]),
+                            gold).metrics(),
+            "pressroom": _timed(questions, _pressroom(product), gold).metrics(),
+            "pressroom, answers only": _timed(questions, _pressroom(answers_only), gold).metrics(),
+        }
+        refused = round(sum(not product.search(q, 1) for q in off_topic) / len(off_topic), 3) if off_topic else None
+    finally:
+        index.close()
+    return Rewordings(n=len(reworded), pairs=len({p.line for p, _ in reworded}), methods=methods, refused=refused)
 
 
 def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, float]]:

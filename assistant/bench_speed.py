@@ -31,6 +31,7 @@ from embeddings.errors import PressroomError
 from embeddings.index import CURRENT, KEYWORDS, MANIFEST, STORE, VECTORS, Index, build_vectors, vectors_kind
 from embeddings.ingest import ingest
 from embeddings.keywords import KeywordIndex
+from embeddings.store import Store
 
 from .retrieval import Retriever
 from .settings import PROJECT_DIR
@@ -119,9 +120,10 @@ def _sized_index(base_root: Path, root: Path, size: int, base: np.ndarray, seed:
     db = sqlite3.connect(gen / STORE)
     with db:
         sqlite3.connect(source / STORE).backup(db)
-    keys = db.execute("SELECT turn_id, paragraph, hash FROM keys ORDER BY pos").fetchall()
-    texts = [t for (t,) in db.execute(
-        'SELECT p.text FROM keys k JOIN paragraphs p ON p.turn_id = k.turn_id AND p.seq = k.paragraph ORDER BY k.pos')]
+    keys = db.execute("SELECT turn_id, paragraph, hash, asked FROM keys ORDER BY pos").fetchall()
+    store = Store(source / STORE)
+    texts = [key.text for key in store.key_list()]
+    store.close()
     if size <= len(base):
         matrix, origin = base[:size], np.arange(size)
     else:
@@ -129,7 +131,7 @@ def _sized_index(base_root: Path, root: Path, size: int, base: np.ndarray, seed:
         matrix, origin = np.vstack([base, copies]), np.concatenate([np.arange(len(base)), copied])
     db.execute("DELETE FROM keys")
     db.execute("DELETE FROM vectors")  # the copies have no text to cache a vector for
-    db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", ((p, *keys[o]) for p, o in enumerate(origin.tolist())))
+    db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", ((p, *keys[o]) for p, o in enumerate(origin.tolist())))
     db.commit()
     db.execute("VACUUM")
     db.close()
@@ -139,7 +141,8 @@ def _sized_index(base_root: Path, root: Path, size: int, base: np.ndarray, seed:
     faiss.write_index(index, str(gen / VECTORS))
     KeywordIndex.build([texts[o] for o in origin.tolist()]).save(gen / KEYWORDS)  # a copy has its original's words
     manifest = json.loads((source / MANIFEST).read_text("utf-8"))
-    manifest.update(count=size, vectors=vectors_kind(size))
+    manifest.update(count=size, vectors=vectors_kind(size),
+                    questions=sum(keys[o][3] is not None for o in origin.tolist()))
     (gen / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
     (root / CURRENT).write_text(gen.name + "\n", "utf-8")
     return matrix, build_s

@@ -8,6 +8,7 @@ a plain http(s) URL.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from fastapi import FastAPI
 
 from embeddings.errors import PressroomError
 
-from .retrieval import Hit, Reply, Retriever, make_filter
+from .retrieval import Hit, Reply, make_filter
 from .settings import Settings
+from .workers import Answerer
 
 NO_ANSWER = "No official answer on this in the indexed transcripts."
 FURTHER_ANSWERS = 4  # folded below the best one
@@ -86,33 +88,35 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
     return messages
 
 
-def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False) -> gr.Blocks:
-    """The chat page (or, ``compact``, the embeddable widget) over ``retriever``.
+def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> gr.Blocks:
+    """The chat page (or, ``compact``, the embeddable widget), answering through ``pool``.
 
     A plain Chatbot rather than ChatInterface: the user's own message is escaped before it is shown too
     (ChatInterface would render it as Markdown), and the questions as typed are kept in a State for
     follow-ups.
     """
+    catalog = pool.catalog
+    assert catalog is not None, "start the pool before building the chat"
 
-    def respond(message: str, history: list[Any], earlier: list[str], speaker: str, conference: str,
-                since: str, until: str) -> tuple[str, list[Any], list[str]]:
+    async def respond(message: str, history: list[Any], earlier: list[str], speaker: str, conference: str,
+                      since: str, until: str) -> tuple[str, list[Any], list[str]]:
         history = [*(history or []), gr.ChatMessage(role="user", content=as_text(message or ""))]
         try:
             where = make_filter(speaker, conference, since, until)
-            reply = retriever.ask(message, settings.k, where, earlier or [])
+            reply = await pool.ask(message, settings.k, where, earlier or [])
         except PressroomError as exc:
             return message, [*history, gr.ChatMessage(role="assistant", content=as_text(str(exc)))], earlier
         return "", [*history, *format_reply(reply)], [*(earlier or []), reply.question]
 
-    def ask(q: str, k: int = settings.k, speaker: str = "", conference: str = "", since: str = "",
-            until: str = "") -> dict[str, Any]:
+    async def ask(q: str, k: int = settings.k, speaker: str = "", conference: str = "", since: str = "",
+                  until: str = "") -> dict[str, Any]:
         """The same JSON as /api/ask and `pressroom ask --json`."""
         try:
-            return retriever.ask(q, k, make_filter(speaker, conference, since, until)).to_json()
+            return json.loads(await pool.ask_json(q, k, make_filter(speaker, conference, since, until)))
         except PressroomError as exc:
             raise gr.Error(str(exc)) from None
 
-    examples = [] if compact else retriever.example_questions()  # the widget must fit 400×600
+    examples = [] if compact else list(catalog.examples)  # the widget must fit 400×600
     with gr.Blocks(title="Press Room", fill_height=True, analytics_enabled=False) as blocks:
         if not compact:
             gr.Markdown("# Press Room\nAsk what officials said at press conferences. Every reply is the "
@@ -128,9 +132,9 @@ def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False
                               max_length=2000, autofocus=not compact, elem_id="question")
         with gr.Accordion("Filters", open=False):
             with gr.Row():
-                speaker = gr.Dropdown([ANYONE, *retriever.speakers], value=ANYONE, label="Speaker",
+                speaker = gr.Dropdown([ANYONE, *catalog.speakers], value=ANYONE, label="Speaker",
                                       allow_custom_value=True)
-                conference = gr.Dropdown([ANYONE, *(c.title for c in retriever.index.store.conferences())],
+                conference = gr.Dropdown([ANYONE, *catalog.titles],
                                          value=ANYONE, label="Conference", allow_custom_value=True)
             with gr.Row():
                 since = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2024-01-01")
@@ -144,9 +148,9 @@ def build_blocks(retriever: Retriever, settings: Settings, compact: bool = False
     return blocks
 
 
-def mount(app: FastAPI, retriever: Retriever, settings: Settings, *, path: str, compact: bool) -> FastAPI:
+def mount(app: FastAPI, pool: Answerer, settings: Settings, *, path: str, compact: bool) -> FastAPI:
     """Mount the chat (``compact``: the widget) at ``path`` of ``app``, with a bounded queue."""
-    blocks = build_blocks(retriever, settings, compact)
+    blocks = build_blocks(pool, settings, compact)
     # Gradio keeps every session's state (10,000 sessions by default, each API call being one): bound it.
     blocks.state_session_capacity = SESSIONS
     blocks.queue(default_concurrency_limit=settings.concurrency, max_size=settings.queue)

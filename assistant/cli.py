@@ -165,7 +165,7 @@ def list_(index: Path | None, as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
-    click.echo(f"{len(rows)} conference(s), {idx.manifest.count} passages, model {idx.manifest.model}.")
+    click.echo(f"{len(rows)} conference(s), {idx.manifest.passages} passages, model {idx.manifest.model}.")
 
 
 @cli.command()
@@ -202,21 +202,25 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
 @click.option("--concurrency", default=None, help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
 @click.option("--queue", default=None,
               help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
+@click.option("--workers", default=None,
+              help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
+                   "in the server's own process [env PRESSROOM_WORKERS; 1].")
 @friendly
 def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
-          origins: str | None, concurrency: str | None, queue: str | None) -> None:
+          origins: str | None, concurrency: str | None, queue: str | None, workers: str | None) -> None:
     """Start the web chat, the embeddable widget (/embed/) and the HTTP API (/api/ask).
 
     It binds to 127.0.0.1 unless --host says otherwise (e.g. --host 0.0.0.0 for all interfaces).
+    One process speaks HTTP; --workers processes answer the questions it hands them.
 
     \b
     Example:
-      pressroom serve --port 7860 --origins https://newsroom.example.org
+      pressroom serve --port 7860 --origins https://newsroom.example.org --workers 2
     """
     from .server import run
 
     run(Settings.load(index=index, model=model, host=host, port=port, k=k, origins=origins,
-                      concurrency=concurrency, queue=queue))
+                      concurrency=concurrency, queue=queue, workers=workers))
 
 
 @cli.command()
@@ -252,32 +256,33 @@ def doctor(index: Path | None, model: str | None) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the tuned model.")
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
-              help="Train on every pair, or only on the tune split (older 70 % of dates) to benchmark fairly.")
+              help="Train on every pair, or only on pairs older than the first file's test split (its latest 30 % "
+                   "of dates), to benchmark fairly on that file.")
 @click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 20))
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
 @model_option
 @friendly
-def tune(file: Path, out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
-    """Fine-tune the embedding model on your own question→answer pairs (JSONL), on the CPU.
+def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
+    """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
 
     \b
     Example:
-      pressroom tune my_qa.jsonl --out models/my-press-office
+      pressroom tune my_qa.jsonl older_qa.jsonl --out models/my-press-office
       pressroom ingest --rebuild --model models/my-press-office data/
     """
     from embeddings.tune import fine_tune
 
-    from .bench_quality import read_benchmark, split_pairs
+    from .bench_quality import training_pairs
     from .questions import strip_framing
 
     settings = Settings.load(model=model)
-    pairs = split_pairs(read_benchmark(file), split).pairs
+    pairs = training_pairs(files, split)
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
                       epochs=epochs, batch_size=batch_size)
@@ -321,11 +326,12 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
     if as_json:
         click.echo(json.dumps({"url": url, "runs": [r.to_json() for r in reports]}, indent=2))
         return
-    click.echo(f"{'endpoint':9} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7}")
+    click.echo(f"{'endpoint':9} {'clients':>7} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>7} "
+               f"{'client CPU ms/req':>17}")
     for r in reports:
         row = r.to_json()
         click.echo(f"{r.endpoint:9} {r.clients:7d} {r.requests:8d} {r.failed:6d} {row['p50_ms']:8.1f} "
-                   f"{row['p99_ms']:8.1f} {row['per_s']:7.1f}")
+                   f"{row['p99_ms']:8.1f} {row['per_s']:7.1f} {row['client_cpu_ms_per_request']:17.2f}")
         for problem in r.errors[:3]:
             click.echo(f"  e.g. {problem}", err=True)
 
@@ -361,6 +367,9 @@ def bench_speed(sizes: str, as_json: bool) -> None:
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@click.option("--rewordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Short rewordings of FILE's questions, '<pair id>\\t<rewording>' a line (e.g. "
+                   "tests/data/rewordings.tsv): a second table, with the questions indexed as keys.")
 @click.option("--chinese", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Questions of FILE in Chinese ('<id>TAB<question>' lines): adds the cross-lingual table.")
 @click.option("--chinese-off-topic", "chinese_off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -369,15 +378,19 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 @json_option
 @friendly
 def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
-                  chinese: Path | None, chinese_off_topic: Path | None, model: str | None, as_json: bool) -> None:
+                  rewordings: Path | None, chinese: Path | None, chinese_off_topic: Path | None, model: str | None,
+                  as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
     FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
-    question should find its own answer.
+    question should find its own answer. With --rewordings, a second protocol: each answer is also keyed by
+    the questions it replied to (as ingest indexes it), and each short rewording should find the answer of the
+    pair it rewords (by the pair's "id").
 
     \b
     Example:
       pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv \\
         --chinese-off-topic tests/data/off_topic_questions_zh.txt
     """
@@ -389,8 +402,9 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     questions, chinese_questions = ([q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
                                     if path else [] for path in (off_topic, chinese_off_topic))
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
-                         tuned=load_encoder(str(tuned)) if tuned else None, chinese=chinese,
-                         chinese_off_topic=chinese_questions, progress=lambda line: click.echo(line, err=True))
+                         tuned=load_encoder(str(tuned)) if tuned else None, rewordings=rewordings,
+                         chinese=chinese, chinese_off_topic=chinese_questions,
+                         progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
@@ -404,6 +418,12 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+    if report.rewordings:
+        r = report.rewordings
+        click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")
+        click.echo(_quality_table(r.methods))
+        if r.refused is not None:
+            click.echo(f"With question keys, {r.refused:.1%} of the off-topic questions get no answer.")
     if report.chinese:
         c = report.chinese
         click.echo(f"\nThe same {c.n} questions in English and in Chinese (answered: share not refused):")

@@ -5,7 +5,7 @@ Routes::
     /                 the chat (Gradio)
     /embed/           the compact chat for <iframe> and <gradio-app> embedding (no header, no footer)
     /api/ask          GET or POST: the JSON of `pressroom ask --json`
-    /healthz          index loaded, model, passage count
+    /healthz          model, passage count, answering processes ready (503 when none is)
     /gradio.js        Gradio's own web-component loader, served from the installed package (no CDN)
     /embed-example    a host page that embeds the widget both ways (examples/embed.html)
 """
@@ -16,22 +16,25 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import asyncio
+import contextlib
 import html
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from embeddings.errors import PressroomError
 
-from .retrieval import Retriever, make_filter
+from .retrieval import make_filter
 from .settings import PROJECT_DIR, Settings
+from .workers import Answerer, Unavailable, answerer
 
 API_PARAMETERS = ("q", "k", "speaker", "conference", "from", "to")
 EMBED_EXAMPLE = PROJECT_DIR / "examples" / "embed.html"
@@ -83,12 +86,23 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI:
-    """The whole web app for ``settings``: API, health, embedding helpers and both chat views."""
+def build_app(settings: Settings, pool: Answerer) -> FastAPI:
+    """The whole web app for ``settings``: API, health, embedding helpers and both chat views.
+
+    Every question goes to ``pool`` (started already): this process itself, or its answering processes.
+    """
     from . import chat
 
-    retriever = retriever or Retriever.open(settings)
-    app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None)
+    catalog = pool.catalog
+    assert catalog is not None, "start the pool before building the app"
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(pool.watch())
+        yield
+        watcher.cancel()
+
+    app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     # Gradio allows any origin unless its parent app configures CORS: this allow-list is the only one.
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.origins), allow_methods=["GET", "POST"],
                        allow_headers=["*"], max_age=600)
@@ -96,12 +110,13 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
     admission = Admission(settings.queue)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        m = retriever.index.manifest
-        return {"ok": True, "model": m.model, "passages": m.count, "conferences": m.conferences}
+    def healthz() -> JSONResponse:
+        ready = pool.ready
+        return JSONResponse({"ok": ready > 0, "model": catalog.model, "passages": catalog.passages,
+                             "conferences": catalog.conferences, "workers": ready}, status_code=200 if ready else 503)
 
     @app.api_route("/api/ask", methods=["GET", "POST"])
-    async def api_ask(request: Request) -> JSONResponse:
+    async def api_ask(request: Request) -> Response:
         try:
             params = await _api_parameters(request)
         except PressroomError as exc:
@@ -112,13 +127,14 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
         try:
             where = make_filter(params.get("speaker"), params.get("conference"), params.get("from"),
                                 params.get("to"))
-            reply = await run_in_threadpool(retriever.ask, params.get("q", ""), params.get("k", settings.k),
-                                            where)
+            body = await pool.ask_json(params.get("q", ""), params.get("k", settings.k), where)
+        except Unavailable as exc:
+            return _error(str(exc), 503, headers={"Retry-After": "1"})
         except PressroomError as exc:
             return _error(str(exc), 400)
         finally:
             admission.leave()
-        return JSONResponse(reply.to_json())
+        return Response(body, media_type="application/json")  # the worker's JSON, not decoded and encoded again
 
     @app.get("/gradio.js")
     def gradio_js() -> Response:
@@ -131,8 +147,8 @@ def build_app(settings: Settings, retriever: Retriever | None = None) -> FastAPI
         page = EMBED_EXAMPLE.read_text("utf-8").replace("http://127.0.0.1:7860", html.escape(base, quote=True))
         return HTMLResponse(page)
 
-    chat.mount(app, retriever, settings, path="/embed", compact=True)
-    return chat.mount(app, retriever, settings, path="/", compact=False)
+    chat.mount(app, pool, settings, path="/embed", compact=True)
+    return chat.mount(app, pool, settings, path="/", compact=False)
 
 
 async def _api_parameters(request: Request) -> dict[str, str]:
@@ -175,13 +191,25 @@ def _error(message: str, status: int, headers: dict[str, str] | None = None) -> 
 
 
 def run(settings: Settings) -> None:
-    """Serve until interrupted."""
-    app = build_app(settings)
-    print(f"Press Room is answering on http://{settings.host}:{settings.port}/ "
-          f"(widget: /embed/, API: /api/ask, example host page: /embed-example)", flush=True)
-    # A large h11 limit lets an over-long question reach /api/ask and get its one-sentence 400.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+    """Open the index (in answering processes with --workers 2+), then serve until interrupted.
+
+    The answering processes stop with the server.
+    """
+    pool = answerer(settings)
+    try:
+        pool.start()
+        app = build_app(settings, pool)
+        print(f"Press Room is answering on http://{settings.host}:{settings.port}/ with {settings.workers} "
+              f"answering process(es) (widget: /embed/, API: /api/ask, example host page: /embed-example)",
+              flush=True)
+        # uvloop: every question passes through this process, and libuv's loop costs it less CPU per request
+        # than asyncio's (measured with `pressroom bench load`). h11 rather than httptools, whose parser
+        # refuses URLs over 64 kB with a plain-text 400, and a large h11 limit lets an over-long question reach
+        # /api/ask and get its one-sentence 400.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", loop="uvloop", http="h11",
+                    h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+    finally:
+        pool.close()
 
 
 __all__ = ["Admission", "build_app", "run"]

@@ -18,6 +18,7 @@ DATA_DIR = PROJECT_DIR / "data"
 CACHE_DIR = default_cache_dir()
 ENV_PREFIX = "PRESSROOM_"
 MAX_K = 50
+MAX_WORKERS = 32
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Settings:
     origins: tuple[str, ...] = ()  # origins allowed to embed the chat or call the API
     concurrency: int = 4  # questions answered at once by the chat (Gradio's own default is 1)
     queue: int = 64  # questions waiting or running, per entry point; beyond it: 503, never a hang
+    workers: int = 1  # answering processes, each with its own encoder, sharing one mapped copy of the index
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -65,6 +67,11 @@ class Settings:
             raise PressroomError(f"concurrency must be between 1 and 64 (got {self.concurrency}).")
         if not 1 <= self.queue <= 10_000:
             raise PressroomError(f"queue must be between 1 and 10000 (got {self.queue}).")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise PressroomError(
+                f"workers must be between 1 and {MAX_WORKERS} (got {self.workers}); more than one per CPU core "
+                f"does not help (this machine has {os.cpu_count()})."
+            )
         for origin in self.origins:
             if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
                 raise PressroomError(
@@ -88,7 +95,7 @@ def check_k(k: object) -> int:
 def _convert(name: str, value: Any, where: str) -> Any:
     if name in ("index", "data", "cache"):
         return Path(value).expanduser()
-    if name in ("k", "port", "concurrency", "queue"):
+    if name in ("k", "port", "concurrency", "queue", "workers"):
         try:
             return int(value)
         except (TypeError, ValueError):

@@ -36,7 +36,7 @@ from .records import text_hash
 from .store import Store
 
 EXACT_AMONG = 50_000  # a filter admitting at most this many rows is searched exactly
-FORMAT_VERSION = 2  # 2: a BM25 keyword index (keywords/) beside the vectors
+FORMAT_VERSION = 3  # 2: a BM25 keyword index (keywords/) beside the vectors; 3: question keys (keys.asked)
 MANIFEST, STORE, VECTORS, CURRENT, SOURCES = "manifest.json", "store.sqlite", "vectors.faiss", "CURRENT", "SOURCES"
 KEYWORDS = "keywords"
 
@@ -53,12 +53,18 @@ class Manifest:
     created: str
     backend: str = "torch"  # what computed the vectors; indexes older than the field were all built by torch
     vectors: str = "flat"  # the FAISS index kind (see build_vectors); older indexes were all flat
+    questions: int = 0  # of ``count``, the question keys (journalists' questions routing to their answers)
+
+    @property
+    def passages(self) -> int:
+        """Paragraph keys: the passages users are told about."""
+        return self.count - self.questions
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
         try:
             data = json.loads(path.read_text("utf-8"))
-            optional = {"backend", "vectors"}
+            optional = {"backend", "vectors", "questions"}
             fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in optional}
             manifest = cls(**fields)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -80,7 +86,8 @@ class Manifest:
 class CommitStats:
     """What a commit did."""
 
-    passages: int  # vectors in the new index
+    passages: int  # paragraph keys in the new index
+    questions: int  # question keys in the new index (vectors = passages + questions)
     encoded: int  # texts that had to be encoded (the rest came from the cache)
     conferences: int
 
@@ -298,10 +305,11 @@ class IndexWriter:
     leaves the live index untouched.
     """
 
-    def __init__(self, root: Path, encoder: Encoder, *, rebuild: bool = False) -> None:
+    def __init__(self, root: Path, encoder: Encoder, *, rebuild: bool = False, question_keys: bool = True) -> None:
         self.root = root
         self.encoder = encoder
         self.rebuild = rebuild
+        self.question_keys = question_keys  # False: answers alone, as the benchmark's answers-only protocol needs
         self._lock: int | None = None
         self.stage: Path | None = None
         self.store: Store
@@ -374,28 +382,30 @@ class IndexWriter:
     def _commit(self, progress: bool) -> CommitStats:
         assert self.stage is not None
         store, stage = self.store, self.stage
-        keys = [(tid, seq, text_hash(text), text) for tid, seq, text in store.key_texts()]
-        cached = store.cached_hashes(h for _, _, h, _ in keys)
+        keys = store.key_texts(questions=self.question_keys)
+        hashes = [text_hash(key.text) for key in keys]
+        cached = store.cached_hashes(hashes)
         todo: dict[str, str] = {}
-        for _, _, h, text in keys:
+        for h, key in zip(hashes, keys, strict=True):
             if h not in cached:
-                todo.setdefault(h, text)
+                todo.setdefault(h, key.text)
         if todo:
             store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
         store.db.execute("BEGIN")
-        store.set_keys([(tid, seq, h) for tid, seq, h, _ in keys])
+        store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
         store.prune_vectors()
         store.db.execute("COMMIT")
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
-        KeywordIndex.build([text for _, _, _, text in keys]).save(stage / KEYWORDS)  # row i = key i, as above
+        KeywordIndex.build([key.text for key in keys]).save(stage / KEYWORDS)  # row i = key i, as above
+        questions = sum(key.is_question for key in keys)
         conferences = store.count("conferences")
         sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})
         store.close()
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
             conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
-            backend=getattr(self.encoder, "backend", ""), vectors=vectors_kind(index.ntotal),
+            backend=getattr(self.encoder, "backend", ""), vectors=vectors_kind(index.ntotal), questions=questions,
         )
         (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
         for name in (STORE, VECTORS, MANIFEST):
@@ -404,7 +414,8 @@ class IndexWriter:
         _fsync_dir(stage)
         self._publish(stage, sources)
         self.stage = None
-        return CommitStats(passages=index.ntotal, encoded=len(todo), conferences=conferences)
+        return CommitStats(passages=index.ntotal - questions, questions=questions, encoded=len(todo),
+                           conferences=conferences)
 
     def _publish(self, stage: Path, sources: list[str]) -> None:
         try:

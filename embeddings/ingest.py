@@ -53,6 +53,7 @@ class IngestReport:
     passages_added: int = 0
     passages_updated: int = 0  # same place in the same conference, new text
     passages_removed: int = 0
+    questions: int = 0  # question keys in the index: journalists' questions routing to their answers
     encoded: int = 0  # texts the model encoded (the rest came from the cache)
     committed: bool = False
 
@@ -72,7 +73,8 @@ class IngestReport:
             f"updated, {len(self.removed)} removed; {self.unchanged} source(s) unchanged, {len(self.rejected)} "
             f"rejected. Passages: {self.passages_added} added, {self.passages_updated} updated, "
             f"{self.passages_removed} removed, {self.passages_kept} skipped as unchanged "
-            f"({self.encoded} newly encoded); {self.passages} in the index."
+            f"({self.encoded} newly encoded); {self.passages} in the index, and {self.questions} journalists' "
+            "questions as keys."
         )
 
 
@@ -197,7 +199,7 @@ def ingest(
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
-            report.passages_before = store.count("keys")
+            report.passages_before = store.count_passages()
             old_keys = {} if rebuild else _keys(store)
             changed = False
             for unit in units:
@@ -235,8 +237,10 @@ def ingest(
                 _count_passages(report, old_keys, store)
                 stats = writer.commit(progress=progress)
                 report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
+                report.questions = stats.questions
             else:
                 report.passages = report.passages_before
+                report.questions = store.count("keys") - report.passages_before
     finally:
         if shared and fetcher is None:
             shared[0].close()
@@ -265,12 +269,13 @@ def _title(store: Store, conference_id: str) -> str:
 
 
 def _keys(store: Store) -> dict[tuple[str, int], str]:
-    """The live passages: (turn id, paragraph) -> text hash."""
-    return {(tid, seq): h for tid, seq, h in store.db.execute("SELECT turn_id, paragraph, hash FROM keys")}
+    """The live passages (paragraph keys): (turn id, paragraph) -> text hash."""
+    return {(tid, seq): h for tid, seq, h in store.db.execute(
+        "SELECT turn_id, paragraph, hash FROM keys WHERE asked IS NULL")}
 
 
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:
-    new = {(tid, seq): text_hash(text) for tid, seq, text in store.key_texts()}
+    new = {(key.turn_id, key.paragraph): text_hash(key.text) for key in store.key_texts(questions=False)}
     report.passages_added = len(new.keys() - old.keys())
     report.passages_removed = len(old.keys() - new.keys())
     report.passages_updated = sum(1 for key in new.keys() & old.keys() if new[key] != old[key])

@@ -35,6 +35,7 @@ class QAPair:
     source: str
     asked_by: str | None
     title: str | None
+    id: str | None = None  # the line's own "id", when it has one (benchmarks refer to pairs by it)
 
 
 def _field(row: dict, name: str) -> str | None:
@@ -79,7 +80,7 @@ def read_pairs(path: Path) -> tuple[list[QAPair], list[str]]:
         pairs.append(QAPair(
             line=number, question=question, answer=answer, speaker=_field(row, "speaker") or "Spokesperson",
             day=day, source=_field(row, "source") or f"{where}#{number}", asked_by=_field(row, "asked_by"),
-            title=_field(row, "title"),
+            title=_field(row, "title"), id=row["id"] if isinstance(row.get("id"), str) else None,
         ))
     if not pairs and not problems:
         raise TranscriptError(f"{where} has no question/answer lines.")

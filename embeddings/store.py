@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -36,9 +37,11 @@ CREATE TABLE IF NOT EXISTS paragraphs (
     turn_id TEXT NOT NULL, seq INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL,
     "end" INTEGER NOT NULL, page INTEGER NOT NULL, PRIMARY KEY (turn_id, seq)
 );
--- One row per vector in the FAISS index: row ``pos`` of the index is this key.
+-- One row per vector in the FAISS index: row ``pos`` of the index is this key. A key routes to the answer
+-- ``turn_id``: a paragraph of it (``paragraph`` >= 0), or the journalist's question ``asked`` it replied to
+-- (``paragraph`` = -1, a question key); the question's text is never returned, only the answer it routes to.
 CREATE TABLE IF NOT EXISTS keys (
-    pos INTEGER PRIMARY KEY, turn_id TEXT NOT NULL, paragraph INTEGER NOT NULL, hash TEXT NOT NULL
+    pos INTEGER PRIMARY KEY, turn_id TEXT NOT NULL, paragraph INTEGER NOT NULL, hash TEXT NOT NULL, asked TEXT
 );
 -- Embedding cache by text hash: a rebuild re-encodes only texts it has not seen.
 CREATE TABLE IF NOT EXISTS vectors (hash TEXT PRIMARY KEY, vector BLOB NOT NULL);
@@ -49,6 +52,25 @@ CREATE INDEX IF NOT EXISTS answer_texts_by_hash ON answer_texts (hash);
 """
 
 MIN_KEY_WORDS = 3  # "Thank you." alone is not worth a vector
+QUESTION_KEY = -1  # the ``paragraph`` of a question key
+
+
+class Key(NamedTuple):
+    """One search key: a text whose vector (and BM25 document) routes to the answer ``turn_id``.
+
+    A paragraph key is paragraph ``paragraph`` of the answer; a question key (``paragraph == QUESTION_KEY``)
+    is the journalist's question ``asked`` (a turn id) that the answer replied to. Users' short questions
+    resemble journalists' questions more than official answers, so an answer is found by either.
+    """
+
+    turn_id: str
+    paragraph: int
+    text: str
+    asked: str | None = None
+
+    @property
+    def is_question(self) -> bool:
+        return self.asked is not None
 
 
 @dataclass(frozen=True)
@@ -185,10 +207,13 @@ class Store:
             db.execute(f"DELETE FROM {table} WHERE {column} = ?", (conference_id,))
         return existed
 
-    def key_texts(self) -> list[tuple[str, int, str]]:
-        """(turn id, paragraph seq, text) of each search key, in a stable order: every paragraph (of at
-        least MIN_KEY_WORDS words) of every answer and statement. Of answers repeated word for word, only the
-        latest one's paragraphs are keys."""
+    def key_texts(self, *, questions: bool = True) -> list[Key]:
+        """Every search key, in a stable order: each paragraph (of at least MIN_KEY_WORDS words) of every answer
+        and statement, then, with ``questions``, each journalist's question that an answer replied to.
+
+        Of answers repeated word for word, only the latest one's paragraphs are keys, and the questions that
+        each repeat replied to all route to it.
+        """
         kinds = tuple(k.value for k in Kind if k.searchable)
         rows = self.db.execute(
             f"""SELECT p.turn_id, p.seq, p.text FROM paragraphs p JOIN turns t ON t.id = p.turn_id
@@ -198,12 +223,34 @@ class Store:
                 ORDER BY t.conference_id, t.seq, p.seq""",
             kinds,
         )
-        return [(tid, seq, text) for tid, seq, text in rows if len(text.split()) >= MIN_KEY_WORDS]
+        keys = [Key(tid, seq, text) for tid, seq, text in rows if len(text.split()) >= MIN_KEY_WORDS]
+        if not questions:
+            return keys
+        rows = self.db.execute(
+            f"""SELECT DISTINCT coalesce(({_LATEST_WITH_HASH}), t.id) AS answer, t.replies_to, q.conference_id, q.seq
+                FROM turns t JOIN turns q ON q.id = t.replies_to AND q.kind = 'question'
+                LEFT JOIN answer_texts a ON a.turn_id = t.id
+                WHERE t.kind = 'answer'
+                ORDER BY q.conference_id, q.seq, answer"""
+        )
+        for answer, asked, _, _ in rows.fetchall():
+            text = self._turn_text(asked)
+            if len(text.split()) >= MIN_KEY_WORDS:
+                keys.append(Key(answer, QUESTION_KEY, text, asked))
+        return keys
 
-    def set_keys(self, keys: Sequence[tuple[str, int, str]]) -> None:
-        """Replace the key table: row ``i`` of ``keys`` is vector ``i`` of the FAISS index."""
+    def set_keys(self, keys: Sequence[tuple[str, int, str, str | None]]) -> None:
+        """Replace the key table with (turn id, paragraph, text hash, asked): row ``i`` is vector ``i``."""
         self.db.execute("DELETE FROM keys")
-        self.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", [(i, *k) for i, k in enumerate(keys)])
+        self.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(i, *k) for i, k in enumerate(keys)])
+
+    def key_list(self) -> list[Key]:
+        """The live keys in FAISS order, with their texts (a question key's text is its question's)."""
+        rows = self.db.execute(
+            """SELECT k.turn_id, k.paragraph, p.text, k.asked FROM keys k
+               LEFT JOIN paragraphs p ON p.turn_id = k.turn_id AND p.seq = k.paragraph ORDER BY k.pos""")
+        return [Key(tid, seq, text if asked is None else self._turn_text(asked), asked)
+                for tid, seq, text, asked in rows.fetchall()]
 
     def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -235,13 +282,28 @@ class Store:
         assert table in ("conferences", "turns", "paragraphs", "keys", "vectors", "sources")
         return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
+    def count_passages(self) -> int:
+        """Paragraph keys: the passages an ingest reports (question keys are counted apart)."""
+        return self.db.execute("SELECT count(*) FROM keys WHERE asked IS NULL").fetchone()[0]
+
     def keys_at(self, positions: Sequence[int]) -> dict[int, tuple[str, int]]:
-        """FAISS rows -> (turn id, paragraph seq)."""
+        """FAISS rows -> (turn id, paragraph seq); the paragraph of a question key is QUESTION_KEY."""
         positions = [int(p) for p in positions]
         rows = self.db.execute(
             f"SELECT pos, turn_id, paragraph FROM keys WHERE pos IN ({','.join('?' * len(positions))})", positions
         )
         return {pos: (tid, para) for pos, tid, para in rows}
+
+    def paragraph_keys(self, turn_ids: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+        """For each answer, the FAISS rows and paragraph seqs of its paragraph keys."""
+        out: dict[str, list[tuple[int, int]]] = {}
+        marks = ",".join("?" * len(turn_ids))
+        rows = self.db.execute(
+            f"SELECT turn_id, pos, paragraph FROM keys WHERE asked IS NULL AND turn_id IN ({marks}) ORDER BY pos",
+            list(turn_ids))
+        for tid, pos, paragraph in rows:
+            out.setdefault(tid, []).append((pos, paragraph))
+        return out
 
     def answers(self, turn_ids: Sequence[str]) -> dict[str, Answer]:
         """The answers with these turn ids, with conference, page source and the question they reply to."""
@@ -342,7 +404,8 @@ class Store:
             """SELECT c.id, c.title, coalesce(c.held, c.published),
                       (SELECT count(*) FROM sources s WHERE s.conference_id = c.id),
                       (SELECT count(*) FROM turns t WHERE t.conference_id = c.id AND t.kind IN ('answer','statement')),
-                      (SELECT count(*) FROM keys k JOIN turns t ON t.id = k.turn_id WHERE t.conference_id = c.id)
+                      (SELECT count(*) FROM keys k JOIN turns t ON t.id = k.turn_id
+                       WHERE t.conference_id = c.id AND k.asked IS NULL)
                FROM conferences c ORDER BY coalesce(c.held, c.published), c.title"""
         )
         return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys)
@@ -371,4 +434,4 @@ def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
 
 
-__all__ = ["MIN_KEY_WORDS", "Answer", "AnswerFilter", "ConferenceInfo", "Store", "turn_id"]
+__all__ = ["MIN_KEY_WORDS", "QUESTION_KEY", "Answer", "AnswerFilter", "ConferenceInfo", "Key", "Store", "turn_id"]

@@ -231,3 +231,11 @@ def live_server(served_index: Path, served_digest: str, host_page: HostPage):
     server = Server(served_index, "--origins", host_page.origin)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def two_workers_server(served_index: Path, served_digest: str, host_page: HostPage):
+    """``live_server`` with two answering processes (`serve --workers 2`)."""
+    server = Server(served_index, "--origins", host_page.origin, "--workers", "2")
+    yield server
+    server.stop()

@@ -102,9 +102,10 @@ def best_answer_paragraphs(server: Server, question: str) -> list[str]:
     return best["paragraphs"]
 
 
-@pytest.mark.parametrize("way", ["iframe", "web component"])
-def test_embedded_widget_quotes_the_answer_verbatim(browser, live_server: Server, host_page: HostPage,
-                                                     tmp_path: Path, way: str) -> None:
+@pytest.mark.parametrize(("way", "workers"), [("iframe", 1), ("web component", 1), ("iframe", 2)])
+def test_embedded_widget_quotes_the_answer_verbatim(browser, request, host_page: HostPage, tmp_path: Path, way: str,
+                                                     workers: int) -> None:
+    live_server: Server = request.getfixturevalue("live_server" if workers == 1 else "two_workers_server")
     watch = Watch(browser, 1000, 800)
     try:
         watch.page.goto(host_page.point_at(live_server.url))
@@ -117,20 +118,25 @@ def test_embedded_widget_quotes_the_answer_verbatim(browser, live_server: Server
         assert "In reply to Southern Metropolis Daily" in reply
         assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in reply
         scroll_to_top_of(scope.locator("[data-testid=bot]").first)
-        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / f"widget-{way.replace(' ', '-')}.png"))
+        if workers == 1:
+            watch.page.screenshot(path=str(screenshot_dir(tmp_path) / f"widget-{way.replace(' ', '-')}.png"))
         assert watch.hosts == {"127.0.0.1:" + str(live_server.port), host_page.origin.split("//")[1]}
     finally:
         watch.close()
 
 
-def test_chat_page_answers_folds_more_and_follows_up(browser, live_server: Server, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chat_page_answers_folds_more_and_follows_up(browser, request, tmp_path: Path, workers: int) -> None:
+    # Two answering processes behind one HTTP process: the session's join and its event stream stay together.
+    live_server: Server = request.getfixturevalue("live_server" if workers == 1 else "two_workers_server")
     watch = Watch(browser)
     try:
         watch.page.goto(live_server.url + "/")
         first = squash(ask(watch.page, SEED_QUESTION))
         assert "Gu Jun" in first and "Southern Metropolis Daily" in first
         scroll_to_top_of(watch.page.locator("[data-testid=user]").first)
-        watch.page.screenshot(path=str(screenshot_dir(tmp_path) / "chat.png"))
+        if workers == 1:
+            watch.page.screenshot(path=str(screenshot_dir(tmp_path) / "chat.png"))
         follow = squash(ask(watch.page, "and who is responsible for that?"))
         assert follow.startswith("Searched for: " + SEED_QUESTION[:40])
         cards = re.findall(r"^\s*\d\. .+ — .+", watch.page.locator("#chat").inner_text(), re.MULTILINE)

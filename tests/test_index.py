@@ -14,6 +14,7 @@ from embeddings.errors import IndexProblem
 from embeddings.index import CURRENT, MANIFEST, VECTORS, Index, IndexWriter
 from embeddings.ingest import ingest
 from embeddings.records import Kind
+from embeddings.store import QUESTION_KEY
 
 from .conftest import DATA, FakeEncoder, tree_digest
 
@@ -22,7 +23,8 @@ def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncode
     report = ingest([corpus], tmp_path / "ix", fake_encoder)
     assert report.ok and len(report.added) == 2 and report.committed
     index = Index.open(tmp_path / "ix", model=fake_encoder.name)
-    assert index.manifest.count == index.vectors.ntotal == report.passages
+    assert index.manifest.count == index.vectors.ntotal == report.passages + report.questions
+    assert index.manifest.questions == report.questions > 0 and index.manifest.passages == report.passages
     assert index.manifest.model == "fake-bow-64" and index.manifest.dim == 64
     # Only answers and statements are keys: no question, hand-off or remark is ever a vector.
     kinds = {row[0] for row in index.store.db.execute(
@@ -136,3 +138,60 @@ def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> 
     assert report.rejected == [(str(tmp_path / "empty"), f"No transcripts found under {tmp_path / 'empty'} "
                                 "(looked for .htm, .html, .jsonl, .md, .shtml, .txt).")]
     assert not report.committed
+
+
+# --- question keys ----------------------------------------------------------------------------------------
+
+
+def test_question_keys_route_to_their_answers(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    from assistant.retrieval import Retriever
+
+    from .test_ingest import repeated_qa
+
+    root = tmp_path / "ix"
+    report = ingest([repeated_qa(tmp_path / "in")], root, fake_encoder)
+    index = Index.open(root)
+    keys = index.store.key_list()
+    questions = [k for k in keys if k.is_question]
+    assert report.questions == index.manifest.questions == len(questions) == 5  # one per question asked
+    assert report.passages == index.manifest.passages == len(keys) - 5
+    answers = index.store.answers(list({k.turn_id for k in keys}))
+    for key in questions:  # a journalist's question, routing to an official answer (never to a question)
+        kind = index.store.db.execute("SELECT kind FROM turns WHERE id = ?", (key.asked,)).fetchone()[0]
+        assert key.paragraph == QUESTION_KEY and kind == Kind.QUESTION.value
+        assert answers[key.turn_id].kind is Kind.ANSWER
+    # Lin Jian's repeated words are one passage, keyed by each of the three questions they replied to.
+    lin = {k.text for k in questions
+           if answers[k.turn_id].speaker == "Lin Jian" and "Taiwan" in answers[k.turn_id].text}
+    assert lin == {f"Question from {outlet} about Taiwan?" for outlet in ("CCTV", "AFP", "Kyodo")}
+    # Row i of the keyword index is key i, question keys included.
+    cctv = next(i for i, k in enumerate(keys) if k.text == "Question from CCTV about Taiwan?")
+    assert int(np.argmax(index.keywords.scores("Question from CCTV about Taiwan?"))) == cctv
+
+    # Found by its question alone, the answer is returned whole, its own paragraph in bold.
+    [hit] = Retriever(index, fake_encoder, abstain_below=-1).search("Question from NHK about Taiwan?", 1)
+    assert hit.answer.text == "We have released information on the visit already."
+    assert hit.matched_text == hit.answer.text and hit.answer.asked == "Question from NHK about Taiwan?"
+    index.close()
+
+    with IndexWriter(root, fake_encoder, question_keys=False) as writer:  # answers alone, for the benchmark
+        writer.commit()
+    index = Index.open(root)
+    assert index.manifest.questions == 0 and index.manifest.count == report.passages
+    assert not any(k.is_question for k in index.store.key_list())
+    index.close()
+
+
+def test_an_index_of_the_previous_format_says_rebuild(corpus: Path, tmp_path: Path,
+                                                      fake_encoder: FakeEncoder) -> None:
+    root = tmp_path / "ix"
+    ingest([corpus], root, fake_encoder)
+    gen = root / (root / CURRENT).read_text().strip()
+    manifest = json.loads((gen / MANIFEST).read_text())
+    (gen / MANIFEST).write_text(json.dumps({**manifest, "format": 2}))  # built before question keys
+    with pytest.raises(IndexProblem, match=r"format 2, this Press Room reads format 3.*pressroom ingest --rebuild"):
+        Index.open(root)
+    with pytest.raises(IndexProblem, match="pressroom ingest --rebuild"):
+        ingest([corpus], root, fake_encoder)
+    assert ingest([corpus], root, fake_encoder, rebuild=True).questions > 0
+    assert Index.open(root).manifest.format == 3

@@ -232,6 +232,7 @@ QA_LINES = [
 ]
 
 PASSAGES = 21  # passages of corpus_with_everything: all distinct texts
+QUESTIONS = 10  # question keys: one per answer that replied to a question (one question got two answers)
 
 
 def corpus_with_everything(folder: Path) -> Path:
@@ -248,11 +249,12 @@ def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encod
     root = tmp_path / "ix"
     first = ingest([folder], root, fake_encoder)
     assert first.ok and len(first.added) == 5  # seed, another text, pages, two Q&A conferences
-    assert first.files == 7 and first.passages_added == first.passages == first.encoded == PASSAGES
+    assert first.files == 7 and first.passages_added == first.passages == PASSAGES
+    assert first.questions == QUESTIONS and first.encoded == PASSAGES + QUESTIONS - 1  # that question once
     calls, encoded, digest = fake_encoder.calls, len(fake_encoder.texts), tree_digest(root)
     again = ingest([folder], root, fake_encoder)
     assert (again.unchanged, again.added, again.updated, again.committed) == (4, [], [], False)
-    assert again.passages == first.passages
+    assert (again.passages, again.questions) == (first.passages, first.questions)
     assert fake_encoder.calls == calls and len(fake_encoder.texts) == encoded  # no encoder call at all
     assert tree_digest(root) == digest
 
@@ -286,14 +288,15 @@ def test_remove_takes_a_conference_out_without_encoding(tmp_path: Path, fake_enc
     ingest([folder], root, fake_encoder)
     index = Index.open(root)
     target = next(info for info in index.store.conferences() if info.sources == 4)  # the saved pages
-    total = index.manifest.count
+    total = index.manifest.passages
     index.close()
     calls = fake_encoder.calls
     titles, left = remove(root, [target.id[:6]])
     assert titles == [TITLE] and left == total - target.passages and fake_encoder.calls == calls
     index = Index.open(root)
     assert target.id not in {info.id for info in index.store.conferences()}
-    assert index.vectors.ntotal == index.manifest.count == left and index.manifest.conferences == 4
+    assert index.manifest.passages == left and index.manifest.conferences == 4
+    assert index.vectors.ntotal == index.manifest.count == left + index.manifest.questions
     # Ingesting the folder again brings it back (its pages are new sources again); nothing else changes.
     back = ingest([folder], root, fake_encoder)
     assert back.added == [TITLE] and back.unchanged == 3 and back.passages == total

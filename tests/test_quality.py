@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from embeddings.qa import QAPair
 from .conftest import DATA, PARAPHRASE, ROOT, SEED_QUESTION, FakeEncoder, run_cli
 
 BENCH = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"
+REWORDINGS = DATA / "rewordings.tsv"
 OFF_TOPIC = [q.strip() for q in (DATA / "off_topic_questions.txt").read_text("utf-8").splitlines() if q.strip()]
 
 TINY = [
@@ -67,7 +69,7 @@ def test_keyword_index_lives_in_each_generation(corpus: Path, tmp_path: Path, fa
     assert (index.directory / KEYWORDS).is_dir()
     assert index.keywords.count == index.manifest.count > 0
     # key i of the keyword index is vector i: the best keyword match for a key's own text is that key
-    texts = [t for _, _, t in index.store.key_texts()]
+    texts = [key.text for key in index.store.key_list()]
     assert int(np.argmax(index.keywords.scores(texts[3]))) == 3
     directory = index.directory
     index.close()
@@ -114,6 +116,24 @@ def test_split_is_by_date_latest_30_percent() -> None:
     assert len(split_pairs(pairs, "all").pairs) == 11
 
 
+
+def test_training_pairs_never_include_the_first_files_test_split(tmp_path: Path) -> None:
+    from assistant.bench_quality import split_pairs, training_pairs
+
+    def write(name: str, days: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"question": f"q {name} {d}", "answer": f"a {name} {d}", "date": d}) + "\n"
+                                for d in days), "utf-8")
+        return path
+
+    bench = write("bench.jsonl", [f"2024-01-{d:02d}" for d in range(1, 11)])
+    older = write("older.jsonl", ["2003-05-01", "2004----", "2024-01-09"])  # the last is in bench's test dates
+    tune = training_pairs([bench, older], "tune")
+    test_questions = {p.question for p in split_pairs(training_pairs([bench], "all"), "test").pairs}
+    assert {p.question for p in tune}.isdisjoint(test_questions)
+    assert len(tune) == 7 + 2  # bench's older 7 dates, and the older file's two pairs before 2024-01-08
+    assert len(training_pairs([bench, older], "all")) == 13
+
 # --- with the real model ------------------------------------------------------------------------------------
 
 
@@ -138,7 +158,7 @@ def bench_report(real_encoder):
         pytest.skip(f"benchmark data not found at {BENCH}")
     from assistant.bench_quality import run_quality
 
-    return run_quality(BENCH, real_encoder, split="test", off_topic=OFF_TOPIC)
+    return run_quality(BENCH, real_encoder, split="test", off_topic=OFF_TOPIC, rewordings=REWORDINGS)
 
 
 @pytest.mark.slow
@@ -148,6 +168,42 @@ def test_pressroom_beats_both_baselines_on_the_test_split(bench_report) -> None:
     for metric in ("R@1", "R@5", "MRR@10"):
         assert m["pressroom"][metric] > max(m["bm25"][metric], m["dense"][metric]), metric
     assert m["pressroom"]["R@1"] >= max(m["bm25"]["R@1"], m["dense"]["R@1"]) + 0.03
+
+
+def test_rewordings_are_short_and_reword_distinct_test_split_questions() -> None:
+    if not BENCH.exists():
+        pytest.skip(f"benchmark data not found at {BENCH}")
+    from assistant.bench_quality import read_benchmark, read_rewordings, split_pairs
+
+    assert REWORDINGS.read_text("utf-8").startswith("# ")  # the header says what the file is and how it was made
+    pairs = read_benchmark(BENCH)
+    reworded = read_rewordings(REWORDINGS, pairs)
+    ids = [p.id for p, _ in reworded]
+    assert len(ids) == len(set(ids)) >= 200
+    assert set(ids) <= {p.id for p in split_pairs(pairs, "test").pairs}
+    for pair, text in reworded:
+        assert 4 <= len(text.split()) <= 15, text
+        assert _longest_shared_run(text, pair.question) <= 5, text  # reworded, not a piece of the question
+
+
+def _longest_shared_run(text: str, other: str) -> int:
+    """The most consecutive words of ``text`` found together in ``other`` (a name such as "Global Development
+    Initiative" is kept by design; longer runs are copying)."""
+    words, within = re.findall(r"\w+", text.lower()), " " + " ".join(re.findall(r"\w+", other.lower())) + " "
+    return max((end - start for start in range(len(words)) for end in range(start + 1, len(words) + 1)
+                if " " + " ".join(words[start:end]) + " " in within), default=0)
+
+
+@pytest.mark.slow
+def test_question_keys_find_short_rewordings(bench_report) -> None:
+    r = bench_report.rewordings
+    assert r is not None and r.n == r.pairs >= 200
+    m = r.methods
+    assert set(m) == {"bm25", "dense", "pressroom", "pressroom, answers only"}
+    assert m["pressroom"]["R@1"] >= m["pressroom, answers only"]["R@1"] + 0.3
+    assert m["pressroom"]["R@1"] >= 0.9  # the target
+    assert m["pressroom"]["MRR@10"] >= max(m["bm25"]["MRR@10"], m["dense"]["MRR@10"])
+    assert r.refused is not None and r.refused >= 0.95  # question keys do not answer off-topic questions
 
 
 @pytest.mark.slow
@@ -160,15 +216,21 @@ def test_abstention_on_the_benchmark(bench_report) -> None:
 @pytest.mark.slow
 def test_bench_quality_command_json(tmp_path: Path) -> None:
     rows = [{"question": f"What about {topic}?", "answer": answer, "date": f"2024-01-0{i % 5 + 1}",
-             "spokesperson": "Mao Ning", "link": f"https://example.org/{i}"}
+             "spokesperson": "Mao Ning", "link": f"https://example.org/{i}", "id": f"pair{i}"}
             for i, (topic, answer) in enumerate(zip(
                 ["trade talks", "arms sales to Taiwan", "the minister's Africa visit", "the typhoon", "EU trade"],
                 TINY, strict=True))]
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    result = run_cli("bench", "quality", str(qa), "--split", "all", "--json")
+    rewordings = tmp_path / "rewordings.tsv"
+    rewordings.write_text("# id, tab, rewording\npair1\tTaiwan arms sales\npair3\tthe typhoon and the embassy\n",
+                          "utf-8")
+    result = run_cli("bench", "quality", str(qa), "--split", "all", "--json", "--rewordings", str(rewordings))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
+    assert data["rewordings"]["n"] == 2
+    assert set(data["rewordings"]["methods"]) == {"bm25", "dense", "pressroom", "pressroom, answers only"}
+    assert data["rewordings"]["methods"]["pressroom"]["R@1"] == 1.0
     assert data["n"] == 5 and data["split"] == "all"
     assert set(data["methods"]) == {"bm25", "dense", "pressroom"}
     for figures in data["methods"].values():
@@ -186,6 +248,14 @@ def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
     bad.write_text('{"question": "q only"}\n', "utf-8")
     result = run_cli("bench", "quality", str(bad))
     assert result.returncode == 1 and "line 1 has no answer" in result.stderr and "Traceback" not in result.stderr
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"id": "a1", "question": "Any comment on trade?", "answer": "Trade grew.", "date": "2024-01-01"}\n'
+                    '{"id": "b2", "question": "And on tariffs?", "answer": "We oppose them.", "date": "2024-01-02"}\n',
+                    "utf-8")
+    for text, message in (("zz9\tsome words here\n", "no pair has the id 'zz9'"), ("a1 no tab\n", "line 1 is not")):
+        (tmp_path / "r.tsv").write_text(text, "utf-8")
+        result = run_cli("bench", "quality", str(good), "--rewordings", str(tmp_path / "r.tsv"))
+        assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,29 @@ def test_hits_are_only_official_answers_verbatim(retriever: Retriever) -> None:
                 assert turn_kinds[p.text] in (Kind.ANSWER, Kind.STATEMENT)
             assert 0 <= hit.matched < len(a.paragraphs)
             assert a.speaker not in ("Southern Metropolis Daily", "CCTV", "Bloomberg News", "Shou Xiaoli")
+
+
+def test_a_journalists_question_finds_its_answer_and_is_never_returned(retriever: Retriever) -> None:
+    """Journalists' questions are keys (they route to the answer) but their text is never an answer or bold."""
+    store = retriever.index.store
+    said = " ".join(r[0] for r in store.db.execute(
+        "SELECT p.text FROM paragraphs p JOIN turns t ON t.id = p.turn_id WHERE t.kind IN ('answer', 'statement')"))
+    official_words = set(re.findall(r"[a-z]+", said.lower()))
+    questions = store.questions()
+    assert len(questions) >= 6 and retriever.index.manifest.questions >= len(questions)
+    journalist_only_seen = 0
+    for question in questions:
+        hits = retriever.search(question, k=5)  # the journalist's question, copied word for word
+        assert hits and hits[0].answer.asked == question, question[:60]
+        journalist_only = set(re.findall(r"[a-z]+", question.lower())) - official_words
+        journalist_only_seen += len(journalist_only)
+        for hit in hits:
+            a = hit.answer
+            assert a.kind in (Kind.ANSWER, Kind.STATEMENT) and question not in a.text
+            assert hit.matched_text in [p.text for p in a.paragraphs] and hit.matched_text != question
+            shown = set(re.findall(r"[a-z]+", (a.text + " " + hit.matched_text).lower()))
+            assert not journalist_only & shown, journalist_only & shown
+    assert journalist_only_seen >= 5  # the check above has words to catch
 
 
 def test_statement_is_shown_as_such(retriever: Retriever) -> None:
