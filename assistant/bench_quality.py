@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,7 +31,10 @@ from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
 from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
 
-from .retrieval import ABSTAIN_BELOW, FUSION_WEIGHT, Retriever
+from .retrieval import FUSION_WEIGHT, Retriever
+
+if TYPE_CHECKING:
+    from .bench_crosslingual import CrossLingual
 
 TEST_SHARE = 0.3  # latest share of dates held out as the test split
 DEPTH = 10  # ranks looked at: Recall@1/5/10 and MRR@10
@@ -98,6 +101,7 @@ class QualityReport:
     steps: dict[str, dict[str, float]] | None = None  # tune split, each step of Press Room's ranking added in turn
     abstention: Abstention | None = None
     rewordings: Rewordings | None = None
+    chinese: CrossLingual | None = None  # the same questions in Chinese and English, multilingual model
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "split": self.split, "dates": list(self.dates), "answers": self.answers,
@@ -109,6 +113,8 @@ class QualityReport:
         if self.rewordings is not None:
             out["rewordings"] = {"n": self.rewordings.n, "pairs": self.rewordings.pairs,
                                  "methods": self.rewordings.methods, "off_topic_refused": self.rewordings.refused}
+        if self.chinese is not None:
+            out["chinese"] = self.chinese.to_json()
         return out
 
 
@@ -176,14 +182,15 @@ class MemoEncoder:
 
     def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
-        self.name, self.dim = encoder.name, encoder.dim
-        self.memo: dict[str, np.ndarray] = {}
+        self.name, self.dim, self.abstain_below = encoder.name, encoder.dim, encoder.abstain_below
+        self.memo: dict[tuple[str, bool], np.ndarray] = {}  # (text, as a query)
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        todo = list(dict.fromkeys(t for t in texts if t not in self.memo))
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if (t, query) not in self.memo))
         if todo:
-            self.memo.update(zip(todo, self.encoder.encode(todo, progress=progress), strict=True))
-        return np.stack([self.memo[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+            vectors = self.encoder.encode(todo, progress=progress, query=query)
+            self.memo.update(zip([(t, query) for t in todo], vectors, strict=True))
+        return np.stack([self.memo[t, query] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
 
 def build_index(pairs: Sequence[QAPair], root: Path, encoder: Encoder, path: Path, *,
@@ -227,6 +234,7 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
                 off_topic: Sequence[str] = (), tuned: Encoder | None = None, rewordings: Path | None = None,
+                chinese: Path | None = None, chinese_off_topic: Sequence[str] = (),
                 progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
 
@@ -239,6 +247,8 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
         rewordings: a file of short rewordings of the file's questions (see :func:`read_rewordings`): run
             the second protocol, with the questions as keys.
+        chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
+        chinese_off_topic: Chinese questions with no answer in the file, for the multilingual model's abstention.
         progress: called with a line of progress now and then.
 
     Returns:
@@ -264,7 +274,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             gold = [normalise(p.answer) for p in chosen.pairs]
 
             def dense(q: str) -> list[str]:
-                scores = matrix @ encoder.encode([q])[0]
+                scores = matrix @ encoder.encode([q], query=True)[0]
                 return [answers[i] for i in np.argsort(-scores, kind="stable")[:DEPTH]]
 
             def bm25(q: str) -> list[str]:
@@ -292,17 +302,23 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 always = Retriever(index, encoder, abstain_below=-math.inf)
                 lost = sum(1 for q, g, r in zip(questions, gold, runs["pressroom"].ranks, strict=True)
                            if r is None and _pressroom(always)(q)[:1] == [g])
-                abstention = Abstention(ABSTAIN_BELOW, len(off_topic), round(refused, 3),
+                abstention = Abstention(encoder.abstain_below, len(off_topic), round(refused, 3),
                                         round(lost / len(questions), 3))
             step_table = _steps(split_pairs(pairs, "tune"), index, encoder) if steps else None
             keyed = None
             if reworded:
                 say(f"Indexing the answers with their questions as keys; asking {len(reworded)} rewordings…")
                 keyed = _rewordings(pairs, reworded, memo, path, Path(tmp) / "keyed", product, off_topic)
+            cross = None
+            if chinese is not None:
+                from .bench_crosslingual import read_translations, run_cross_lingual  # it imports this module
+
+                cross = run_cross_lingual(path, pairs, read_translations(chinese, pairs), product,
+                                          chinese_off_topic, say)
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
-                         methods=methods, steps=step_table, abstention=abstention, rewordings=keyed)
+                         methods=methods, steps=step_table, abstention=abstention, rewordings=keyed, chinese=cross)
 
 
 def read_rewordings(path: Path, pairs: Sequence[QAPair]) -> list[tuple[QAPair, str]]:
@@ -352,7 +368,8 @@ def _rewordings(pairs: Sequence[QAPair], reworded: Sequence[tuple[QAPair, str]],
         product = Retriever(index, memo.encoder)
         methods = {
             "bm25": _timed(questions, lambda q: pooled(keywords.scores(q)), gold).metrics(),
-            "dense": _timed(questions, lambda q: pooled(matrix @ memo.encoder.encode([q])[0]), gold).metrics(),
+            "dense": _timed(questions, lambda q: pooled(matrix @ memo.encoder.encode([q], query=True)[0]),
+                            gold).metrics(),
             "pressroom": _timed(questions, _pressroom(product), gold).metrics(),
             "pressroom, answers only": _timed(questions, _pressroom(answers_only), gold).metrics(),
         }
@@ -371,6 +388,6 @@ def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, f
         "vectors only": Retriever(index, encoder, fusion_weight=0, abstain_below=off, strip=False),
         "+ clean-up": Retriever(index, encoder, fusion_weight=0, abstain_below=off),
         f"+ fusion (w={FUSION_WEIGHT})": Retriever(index, encoder, abstain_below=off),
-        f"+ abstention (<{ABSTAIN_BELOW})": Retriever(index, encoder),
+        f"+ abstention (<{encoder.abstain_below})": Retriever(index, encoder),
     }
     return {name: _timed(questions, _pressroom(r), gold).metrics() for name, r in variants.items()}

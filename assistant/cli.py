@@ -370,11 +370,16 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 @click.option("--rewordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Short rewordings of FILE's questions, '<pair id>\\t<rewording>' a line (e.g. "
                    "tests/data/rewordings.tsv): a second table, with the questions indexed as keys.")
+@click.option("--chinese", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Questions of FILE in Chinese ('<id>TAB<question>' lines): adds the cross-lingual table.")
+@click.option("--chinese-off-topic", "chinese_off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Chinese questions with no answer in FILE: how many the multilingual model refuses.")
 @model_option
 @json_option
 @friendly
 def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
-                  rewordings: Path | None, model: str | None, as_json: bool) -> None:
+                  rewordings: Path | None, chinese: Path | None, chinese_off_topic: Path | None, model: str | None,
+                  as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
     FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
@@ -386,15 +391,19 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     Example:
       pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv \\
+        --chinese-off-topic tests/data/off_topic_questions_zh.txt
     """
     from embeddings.encoder import load_encoder
 
     from .bench_quality import run_quality
 
     settings = Settings.load(model=model)
-    questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
+    questions, chinese_questions = ([q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
+                                    if path else [] for path in (off_topic, chinese_off_topic))
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
                          tuned=load_encoder(str(tuned)) if tuned else None, rewordings=rewordings,
+                         chinese=chinese, chinese_off_topic=chinese_questions,
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
@@ -415,6 +424,14 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         click.echo(_quality_table(r.methods))
         if r.refused is not None:
             click.echo(f"With question keys, {r.refused:.1%} of the off-topic questions get no answer.")
+    if report.chinese:
+        c = report.chinese
+        click.echo(f"\nThe same {c.n} questions in English and in Chinese (answered: share not refused):")
+        click.echo(_quality_table(c.methods, ("answered",)))
+        click.echo(f"Chinese R@5 / English R@5 with {c.model}: {c.ratio_r5:.2f}")
+        if c.off_topic_refused is not None:
+            click.echo(f"Abstention of {c.model} below {c.threshold}: {c.off_topic_refused:.1%} of the Chinese "
+                       "off-topic questions get no answer")
 
 
 def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
@@ -428,9 +445,9 @@ def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
     return values
 
 
-def _quality_table(rows: dict[str, dict[str, float]]) -> str:
+def _quality_table(rows: dict[str, dict[str, float]], extra: tuple[str, ...] = ()) -> str:
     width = max(len(name) for name in rows)
-    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms")
+    columns = ("R@1", "R@5", "R@10", "MRR@10", "p50_ms", "p99_ms", *extra)
     lines = [f"{'method':{width}} " + " ".join(f"{c:>7}" for c in columns)]
     for name, m in rows.items():
         lines.append(f"{name:{width}} " + " ".join(

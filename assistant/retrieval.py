@@ -28,9 +28,6 @@ CANDIDATES_PER_ANSWER = 8  # keys (paragraphs and questions) fetched per answer 
 # Fused score = (1 - w) × cosine + w × BM25 / (best key's BM25 for this question). w = 0.15 was best on the
 # benchmark's tune split (0.05…0.5 tried; dividing BM25 by its query-independent ceiling instead did worse).
 FUSION_WEIGHT = 0.15
-# Below this fused score of the best key there is no official answer on the subject: calibrated on the tune
-# split against tests/data/off_topic_questions.txt (`pressroom bench quality … --off-topic FILE`).
-ABSTAIN_BELOW = 0.32
 # A journalist's question is question-shaped like any off-topic question ("How cold does it get in Moscow in
 # January?" scores 0.60 against "How many tourists does the city expect this winter?"), so a question key alone must
 # score this much more to answer. Off-topic questions refused (tests/data/off_topic_questions.txt) with question keys
@@ -155,11 +152,12 @@ class Retriever:
     """Searches one index with one encoder. Thread-safe for concurrent questions."""
 
     def __init__(self, index: Index, encoder: Encoder, *, fusion_weight: float = FUSION_WEIGHT,
-                 abstain_below: float = ABSTAIN_BELOW, strip: bool = True) -> None:
+                 abstain_below: float | None = None, strip: bool = True) -> None:
         self.index = index
         self.encoder = encoder
         self.fusion_weight = fusion_weight  # 0: vectors only
-        self.abstain_below = abstain_below  # -inf: always answer
+        # No official answer below this fused score: the model's own threshold unless given; -inf: always answer.
+        self.abstain_below = encoder.abstain_below if abstain_below is None else abstain_below
         self.strip = strip  # strip courtesies and framing before searching
         # A generation never changes, so the rows a filter admits are computed once per filter, not per question.
         self._positions = lru_cache(maxsize=256)(index.store.positions)
@@ -253,7 +251,7 @@ class Retriever:
     def _query(self, text: str) -> _Query:
         """The question as both scorers see it: its vector and its BM25 score against every key (max 1)."""
         text = strip_framing(text) if self.strip else text
-        vector = self.encoder.encode([text])[0]
+        vector = self.encoder.encode([text], query=True)[0]
         if not self.fusion_weight:
             return _Query(vector, None)
         bm25 = self.index.keywords.scores(text)

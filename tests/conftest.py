@@ -21,6 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
+from embeddings.encoder import ABSTAIN_BELOW
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 SEED = ROOT / "data" / "scio-2024-03-28-shanghai-five-centers-p7.txt"
@@ -36,12 +38,13 @@ class FakeEncoder:
 
     name = "fake-bow-64"
     dim = 64
+    abstain_below = ABSTAIN_BELOW
 
     def __init__(self) -> None:
         self.calls = 0
         self.texts: list[str] = []
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         self.calls += 1
         self.texts.extend(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
