@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from embeddings.errors import PressroomError
+from embeddings.tune import EPOCHS, LEARNING_RATE
 
 from .settings import Settings
 
@@ -261,12 +262,15 @@ def doctor(index: Path | None, model: str | None) -> None:
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
               help="Train on every pair, or only on pairs older than the first file's test split (its latest 30 % "
                    "of dates), to benchmark fairly on that file.")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(1, 20))
+@click.option("--epochs", default=EPOCHS, show_default=True, type=click.IntRange(1, 20))
+@click.option("--learning-rate", default=LEARNING_RATE, show_default=True, type=click.FloatRange(1e-7, 1e-2),
+              help="AdamW learning rate (warm-up over the first 10 % of steps, then linear decay).")
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
 @model_option
 @friendly
-def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, batch_size: int, model: str | None) -> None:
+def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_rate: float, batch_size: int,
+         model: str | None) -> None:
     """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
@@ -285,7 +289,7 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, batch_size
     pairs = training_pairs(files, split)
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
-                      epochs=epochs, batch_size=batch_size)
+                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
 

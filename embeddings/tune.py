@@ -32,8 +32,14 @@ class TunedModel:
     created: str
 
 
-def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = 2,
-              batch_size: int = 32, learning_rate: float = 2e-5, seed: int = 0,
+# Chosen on the benchmark's tune split alone (trained on its older 70 % of dates, measured on the rest, fused
+# R@1 / MRR@10): 2 epochs at 2e-5 0.359 / 0.473; 4 at 5e-5 0.372 / 0.483; the same with BM25-mined hard
+# negatives 0.378 / 0.482 (not kept: no clear gain for a third text per pair). Base model 0.327 / 0.437.
+EPOCHS, LEARNING_RATE = 4, 5e-5
+
+
+def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
+              batch_size: int = 32, learning_rate: float = LEARNING_RATE, seed: int = 0,
               progress: bool = True) -> TunedModel:
     """Fine-tune ``base`` on (question, answer) ``pairs`` and save it in ``out``.
 
