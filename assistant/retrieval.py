@@ -231,7 +231,7 @@ class Retriever:
         which answers may come back, never their scores.
         """
         query = strip_framing(text) if self.strip else text
-        vector = self.encoder.encode([query])
+        vector = self.encoder.encode([query], query=True)
         dense, positions = self.index.search(vector, n, among)
         dense, positions = dense[0][positions[0] >= 0], positions[0][positions[0] >= 0]
         if not self.fusion_weight:

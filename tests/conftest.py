@@ -41,7 +41,7 @@ class FakeEncoder:
         self.calls = 0
         self.texts: list[str] = []
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         self.calls += 1
         self.texts.extend(texts)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
