@@ -361,10 +361,13 @@ def bench_speed(sizes: str, as_json: bool) -> None:
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@click.option("--compare", default="", metavar="LIST",
+              help="Add, comma-separated: bge-small, mpnet (dense-X and pressroom-X with that model), rerank "
+                   "(pressroom+rerank and pressroom+blend: the cross-encoder over Press Room's top 20).")
 @model_option
 @json_option
 @friendly
-def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
+def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None, compare: str,
                   model: str | None, as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
@@ -374,6 +377,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     \b
     Example:
       pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality my_qa.jsonl --compare bge-small,mpnet,rerank
     """
     from embeddings.encoder import load_encoder
 
@@ -383,6 +387,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     questions = [q.strip() for q in off_topic.read_text("utf-8").splitlines() if q.strip()] if off_topic else []
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
                          tuned=load_encoder(str(tuned)) if tuned else None,
+                         compare=[key.strip() for key in compare.split(",") if key.strip()],
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
