@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from embeddings.encoder import BGE_SMALL, MPNET, Encoder, load_encoder
+from embeddings.encoder import BGE_SMALL, MPNET, Encoder, load_compared
 from embeddings.errors import PressroomError
 from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
@@ -286,7 +286,7 @@ def _dense(matrix: np.ndarray, answers: Sequence[str], encoder: Encoder) -> Call
 def _other_model(model: str, key: str, pairs: Sequence[QAPair], path: Path, questions: Sequence[str],
                  gold: Sequence[str], say: Callable[[str], None]) -> dict[str, dict[str, float]]:
     """``dense-<key>`` and ``pressroom-<key>``: the exact search and Press Room's ranking with ``model``."""
-    encoder = load_encoder(model)
+    encoder = load_compared(model)
     memo = MemoEncoder(encoder)
     distinct = distinct_answers(pairs)
     say(f"Encoding {len(distinct)} distinct answers with {model}…")

@@ -201,11 +201,18 @@ def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
     otherwise a clear error listing the known ones."""
     if name not in _loaded:
         folder = Path(name).expanduser()
-        if name in MODELS or name in COMPARED:
-            _loaded[name] = (MODELS.get(name) or COMPARED[name])()
+        if name in MODELS:
+            _loaded[name] = MODELS[name]()
         elif (folder / TUNED_MANIFEST).is_file():
             _loaded[name] = _tuned(folder)
         else:
             raise PressroomError(f"Unknown model {name!r}; known models: {', '.join(sorted(MODELS))}, or a folder "
                                  "made by `pressroom tune`.")
+    return _loaded[name]
+
+
+def load_compared(name: str) -> Encoder:
+    """A model of COMPARED (loaded once per process): benchmarked beside the default, not offered as ``--model``."""
+    if name not in _loaded:
+        _loaded[name] = COMPARED[name]()
     return _loaded[name]
