@@ -246,7 +246,22 @@ def _tuned(folder: Path) -> Encoder:
         name = json.loads((folder / TUNED_MANIFEST).read_text("utf-8"))["name"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PressroomError(f"{folder / TUNED_MANIFEST} is unreadable ({exc}); tune the model again.") from exc
-    return SentenceTransformerEncoder(str(name), str(folder))
+
+    def torch() -> Encoder:
+        return SentenceTransformerEncoder(str(name), str(folder))
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return torch()
+    from .onnx_encoder import OnnxEncoder, exported
+
+    # Like the default model, a tuned one runs as int8 ONNX (exported on first use, checked against its torch
+    # weights): its vectors are the torch model's space, so an index built by either is searched by either.
+    try:
+        onnx = exported(str(name), folder, "tuned", reference=torch)
+    except PressroomError as exc:
+        print(f"{exc} {folder} runs on torch instead.", file=sys.stderr)
+        return torch()
+    return OnnxEncoder(str(name), onnx, dim=int(json.loads((onnx / "export.json").read_text("utf-8"))["dim"]))
 
 
 def load_encoder(name: str = DEFAULT_MODEL) -> Encoder:

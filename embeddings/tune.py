@@ -66,16 +66,20 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
         raise PressroomError(f"Fine-tuning needs at least 2 question/answer pairs (got {len(pairs)}).")
     if out.exists() and any(out.iterdir()):
         raise PressroomError(f"{out} exists and is not empty; choose a new folder for the tuned model.")
-    # The default model runs as int8 ONNX for speed; training needs its torch weights (the same model).
-    encoder = load_encoder(TORCH_MODEL if base == DEFAULT_MODEL else base)
-    if not isinstance(encoder, SentenceTransformerEncoder):
-        raise PressroomError(f"The model {base!r} cannot be fine-tuned (not a sentence-transformers model).")
+    # The default model and tuned ones run as int8 ONNX for speed; training needs their torch weights.
+    if (Path(base).expanduser() / TUNED_MANIFEST).is_file():
+        path = str(Path(base).expanduser())
+    else:
+        encoder = load_encoder(TORCH_MODEL if base == DEFAULT_MODEL else base)
+        if not isinstance(encoder, SentenceTransformerEncoder):
+            raise PressroomError(f"The model {base!r} cannot be fine-tuned (not a sentence-transformers model).")
+        path = encoder.path
     random.seed(seed)
     torch.manual_seed(seed)
     # A private copy: the shared encoder keeps serving the base model's vectors in this process.
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(encoder.path, device="cpu")
+    model = SentenceTransformer(path, device="cpu")
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     order = list(pairs)

@@ -262,7 +262,7 @@ def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
     from assistant.retrieval import Retriever
-    from embeddings.encoder import DEFAULT_MODEL, load_encoder
+    from embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
     from embeddings.tune import fine_tune
 
     pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
@@ -271,6 +271,11 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     assert tuned.name.startswith(DEFAULT_MODEL + "-tuned-") and tuned.pairs == 5
     encoder = load_encoder(str(tmp_path / "model"))
     assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
+    assert encoder.backend == "onnx-int8"  # like the default model, exported and checked against its torch weights
+    torch = SentenceTransformerEncoder(tuned.name, str(tmp_path / "model"))
+    assert float((encoder.encode(TINY) * torch.encode(TINY)).sum(1).mean()) >= 0.99
+    again = fine_tune(pairs, tmp_path / "again", base=str(tmp_path / "model"), epochs=1, batch_size=4, progress=False)
+    assert again.base == str(tmp_path / "model")  # a tuned model tunes further from its torch weights
     ingest([corpus], tmp_path / "ix", encoder)
     with pytest.raises(IndexProblem, match="was built with the model"):  # another model's vectors never mix
         Index.open(tmp_path / "ix", model=DEFAULT_MODEL)
