@@ -238,6 +238,10 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     quiet_logs = contextlib.ExitStack()  # the optimiser and the quantiser log advice to the root logger
     quiet_logs.callback(logging.disable, logging.NOTSET)
     logging.disable(logging.WARNING)
+    # They also add a handler to the root logger on first use, bound to the silenced stderr, which is closed after
+    # the export: later log records (even other libraries') would then fail to print. Drop what was added.
+    handlers = list(logging.root.handlers)
+    quiet_logs.callback(lambda: [logging.root.removeHandler(h) for h in logging.root.handlers if h not in handlers])
     with quiet_logs, torch.no_grad(), open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
         torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(stage / "float.onnx"),
                           input_names=list(inputs), output_names=["embedding"],

@@ -272,6 +272,9 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     encoder = load_encoder(str(tmp_path / "model"))
     assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
     assert encoder.backend == "onnx-int8"  # like the default model, exported and checked against its torch weights
+    import logging  # the export silences its libraries' logs without leaving a handler on a closed stream
+
+    assert not [h for h in logging.root.handlers if getattr(getattr(h, "stream", None), "closed", False)]
     torch = SentenceTransformerEncoder(tuned.name, str(tmp_path / "model"))
     assert float((encoder.encode(TINY) * torch.encode(TINY)).sum(1).mean()) >= 0.99
     again = fine_tune(pairs, tmp_path / "again", base=str(tmp_path / "model"), epochs=1, batch_size=4, progress=False)
