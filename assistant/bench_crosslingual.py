@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.encoder import E5_MODEL, load_encoder
-from embeddings.errors import PressroomError
 from embeddings.qa import QAPair
 
-from .bench_quality import MemoEncoder, _pressroom, _timed, build_index, normalise
+from .bench_quality import MemoEncoder, _pressroom, _timed, build_index, normalise, read_pair_lines
 from .retrieval import Retriever
 
 
@@ -48,20 +47,7 @@ class CrossLingual:
 def read_translations(path: Path, pairs: Sequence[QAPair]) -> list[Translated]:
     """The lines ``<pair id>\t<question>`` of ``path`` ('#' lines are comments), matched to ``pairs`` by the
     "id" field of their JSONL lines; a line that cannot be used stops with its number."""
-    by_id = {p.id: p for p in pairs if p.id}
-    out: list[Translated] = []
-    for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        key, _, question = line.partition("\t")
-        if not question.strip():
-            raise PressroomError(f"{path} line {number} is not '<pair id><TAB><question>'.")
-        if key.strip() not in by_id:
-            raise PressroomError(f"{path} line {number}: no pair has the id {key.strip()!r} in the Q&A file.")
-        out.append(Translated(by_id[key.strip()], question.strip()))
-    if not out:
-        raise PressroomError(f"{path} has no translated questions.")
-    return out
+    return [Translated(pair, question) for pair, question in read_pair_lines(path, pairs, "translated question")]
 
 
 def _ask(questions: Sequence[str], retriever: Retriever, gold: Sequence[str]) -> dict[str, float]:

@@ -257,7 +257,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         steps: also measure, on the tune split, each step of Press Room's ranking added in turn.
         off_topic: questions with no answer in the file, to measure abstention.
         tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
-        rewordings: a file of short rewordings of the file's questions (see :func:`read_rewordings`): run
+        rewordings: a file of short rewordings of the file's questions (see :func:`read_pair_lines`): run
             the second protocol, with the questions as keys.
         chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
         chinese_off_topic: Chinese questions with no answer in the file, for the multilingual model's abstention.
@@ -274,7 +274,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
     if unknown:
         raise PressroomError(f"--compare takes {', '.join(COMPARE)} (got {', '.join(unknown)}).")
     pairs = read_benchmark(path)
-    reworded = read_rewordings(rewordings, pairs) if rewordings else None
+    reworded = read_pair_lines(rewordings, pairs) if rewordings else None
     chosen = split_pairs(pairs, split)
     if not chosen.pairs:
         raise PressroomError(f"The {split} split of {path} is empty.")
@@ -344,11 +344,11 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                          methods=methods, steps=step_table, abstention=abstention, rewordings=keyed, chinese=cross)
 
 
-def read_rewordings(path: Path, pairs: Sequence[QAPair]) -> list[tuple[QAPair, str]]:
-    """The (pair, rewording) lines of a rewordings file, or one sentence saying which line is wrong.
+def read_pair_lines(path: Path, pairs: Sequence[QAPair], what: str = "rewording") -> list[tuple[QAPair, str]]:
+    """The (pair, text) lines of a file of questions keyed by pair, or one sentence saying which line is wrong.
 
-    One rewording a line: the pair's ``id`` (the JSONL field), a tab, the rewording. Lines starting with ``#``
-    and blank lines are skipped.
+    One ``what`` a line (a rewording; a translation for the cross-lingual table): the pair's ``id`` (the JSONL
+    field), a tab, the text. Lines starting with ``#`` and blank lines are skipped.
     """
     by_id = {p.id: p for p in pairs if p.id}
     out: list[tuple[QAPair, str]] = []
@@ -357,12 +357,12 @@ def read_rewordings(path: Path, pairs: Sequence[QAPair]) -> list[tuple[QAPair, s
             continue
         pair_id, _, text = line.partition("\t")
         if not text.strip():
-            raise PressroomError(f"{path} line {number} is not '<pair id>\\t<rewording>' (got {line[:60]!r}).")
+            raise PressroomError(f"{path} line {number} is not '<pair id>\\t<{what}>' (got {line[:60]!r}).")
         if pair_id.strip() not in by_id:
             raise PressroomError(f"{path} line {number}: no pair has the id {pair_id.strip()!r} in the Q&A file.")
         out.append((by_id[pair_id.strip()], text.strip()))
     if not out:
-        raise PressroomError(f"{path} has no rewordings (one '<pair id>\\t<rewording>' a line).")
+        raise PressroomError(f"{path} has no {what}s (one '<pair id>\\t<{what}>' a line).")
     return out
 
 

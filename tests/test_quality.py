@@ -174,11 +174,11 @@ def test_pressroom_beats_both_baselines_on_the_test_split(bench_report) -> None:
 def test_rewordings_are_short_and_reword_distinct_test_split_questions() -> None:
     if not BENCH.exists():
         pytest.skip(f"benchmark data not found at {BENCH}")
-    from assistant.bench_quality import read_benchmark, read_rewordings, split_pairs
+    from assistant.bench_quality import read_benchmark, read_pair_lines, split_pairs
 
     assert REWORDINGS.read_text("utf-8").startswith("# ")  # the header says what the file is and how it was made
     pairs = read_benchmark(BENCH)
-    reworded = read_rewordings(REWORDINGS, pairs)
+    reworded = read_pair_lines(REWORDINGS, pairs)
     ids = [p.id for p, _ in reworded]
     assert len(ids) == len(set(ids)) >= 200
     assert set(ids) <= {p.id for p in split_pairs(pairs, "test").pairs}
