@@ -1,0 +1,142 @@
+"""Pruned BM25 (MaxScore) against the plain computation: the same keys, the same scores, the same ties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import embeddings.keywords as keywords
+from assistant.bench_speed import _sized_index
+from assistant.retrieval import CANDIDATES_PER_ANSWER, Retriever
+from embeddings.index import Index
+from embeddings.ingest import ingest
+from embeddings.keywords import KeywordIndex, KeywordQuery, best
+from embeddings.store import AnswerFilter
+
+from .conftest import FakeEncoder
+
+# Common words (in most keys), middling ones and rare ones, so that questions mix long and short postings.
+COMMON = ["china", "government", "development", "cooperation", "countries"]
+MIDDLE = ["trade", "taiwan", "typhoon", "vaccine", "export", "climate", "security", "border", "maritime"]
+RARE = [f"rare{i}word" for i in range(300)]
+
+
+def synthetic_texts(count: int, seed: int) -> list[str]:
+    """Texts whose words follow a long-tailed law; every fifth text repeats an earlier one (ties in BM25)."""
+    rng = np.random.default_rng(seed)
+    texts: list[str] = []
+    for i in range(count):
+        if i >= 5 and i % 5 == 0:
+            texts.append(texts[int(rng.integers(0, i))])
+            continue
+        words = list(rng.choice(COMMON, int(rng.integers(1, 4))))
+        words += list(rng.choice(MIDDLE, int(rng.integers(0, 3))))
+        words += list(rng.choice(RARE, int(rng.integers(0, 3)), p=_zipf(len(RARE))))
+        texts.append(" ".join(rng.permutation(words)))
+    return texts
+
+
+def _zipf(n: int) -> np.ndarray:
+    weights = 1 / np.arange(1, n + 1)
+    return weights / weights.sum()
+
+
+def plain_top(index: KeywordIndex, question: str, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray,
+                                                                                                     np.ndarray]:
+    """The reference: every key scored, the positive ones among ``among``, the n best (ties: lowest first)."""
+    scores = index.scores(question)
+    rows = np.arange(index.count) if among is None else among
+    positive = rows[scores[rows] > 0]
+    return best(positive, scores[positive], n)
+
+
+QUESTIONS = ["china trade", "Did China's government discuss trade and the typhoon?", "rare0word china china",
+             "rare3word rare17word development cooperation countries", "taiwan", "zebra", "export export vaccine",
+             "maritime security border climate china government", "rare250word countries"]
+
+
+@pytest.fixture(scope="module")
+def index() -> KeywordIndex:
+    return KeywordIndex.build(synthetic_texts(3_000, seed=7))
+
+
+@pytest.mark.parametrize("n", [1, 8, 40, 400, 5_000])
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_top_equals_scoring_every_key(index: KeywordIndex, question: str, n: int) -> None:
+    among = np.sort(np.random.default_rng(n).choice(index.count, 700, replace=False))
+    for admitted in (None, among):
+        found, scores = index.query(question).top(n, admitted)
+        expected, expected_scores = plain_top(index, question, n, admitted)
+        np.testing.assert_array_equal(found, expected)
+        np.testing.assert_array_equal(scores, expected_scores)  # bit for bit, not approximately
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_scores_at_any_key_equal_scoring_every_key(index: KeywordIndex, question: str) -> None:
+    positions = np.random.default_rng(1).choice(index.count, 500, replace=False)
+    np.testing.assert_array_equal(index.query(question).at(positions), index.scores(question)[positions])
+
+
+def test_common_words_are_only_looked_up(index: KeywordIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    summed: list[int] = []
+    real = keywords._summed
+    monkeypatch.setattr(keywords, "_summed", lambda words, among: summed.append(len(words)) or real(words, among))
+    question = "rare3word rare17word development cooperation countries"
+    query = index.query(question)
+    query.top(8)
+    assert len(query.words) == 5 and max(summed) < 5  # the pruning is used here, not only the full sum
+    assert [len(w.keys) for w in query.words] == sorted(len(w.keys) for w in query.words)
+
+
+def test_ties_go_to_the_lowest_positions() -> None:
+    positions = np.array([2, 5, 7, 9, 11])
+    scores = np.array([1.0, 3.0, 2.0, 2.0, 2.0], dtype=np.float32)
+    found, kept = best(positions, scores, 3)
+    assert found.tolist() == [5, 7, 9] and kept.tolist() == [3.0, 2.0, 2.0]
+    assert best(positions, scores, 9)[0].tolist() == positions.tolist()
+
+
+def test_an_empty_question_or_index_has_no_keyword_candidates(index: KeywordIndex) -> None:
+    assert len(index.query("the of and").top(40)[0]) == 0
+    empty = KeywordIndex.build([])
+    assert len(empty.query("china").top(40)[0]) == 0 and len(empty.scores("china")) == 0
+
+
+class PlainQuery(KeywordQuery):
+    """The plain computation behind the same interface: every posting summed, the array indexed."""
+
+    def __init__(self, index: KeywordIndex, question: str) -> None:
+        super().__init__([])
+        object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_question", question)
+
+    def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return plain_top(self._index, self._question, n, among)  # type: ignore[attr-defined]
+
+    def at(self, positions: np.ndarray) -> np.ndarray:
+        return self._index.scores(self._question)[positions]  # type: ignore[attr-defined]
+
+
+def test_retriever_fast_path_equals_the_plain_computation(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake-encoder index of copied keys (many exact BM25 ties): every hit, score and matched paragraph equal."""
+    ingest([corpus], tmp_path / "real", fake_encoder)
+    real = Index.open(tmp_path / "real")
+    base = real.store.key_vectors(fake_encoder.dim)
+    real.close()
+    _sized_index(tmp_path / "real", tmp_path / "big", len(base) * 40, base)
+    index = Index.open(tmp_path / "big", model=fake_encoder.name)
+    retriever = Retriever(index, fake_encoder, abstain_below=-1.0)
+    questions = ["How will Shanghai lead the Yangtze River Delta?", "What about sci-tech innovation and finance?",
+                 "Gu Jun on the free trade zone", "international shipping center plans", "zebra crossing"]
+    speaker = retriever.speakers[0].split()[-1]
+    runs = [(q, k, where) for q in questions for k in (1, 5, 20)
+            for where in (None, AnswerFilter(speaker=speaker))]
+    fast = [retriever.search(q, k, where) for q, k, where in runs]
+    plain_words = index.keywords
+    monkeypatch.setattr(plain_words, "query", lambda question: PlainQuery(plain_words, question))
+    plain = [retriever.search(q, k, where) for q, k, where in runs]
+    assert any(fast) and fast == plain
+    assert index.keywords.count > 20 * CANDIDATES_PER_ANSWER  # large enough that candidates are a real choice
