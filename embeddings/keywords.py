@@ -96,25 +96,16 @@ class KeywordIndex:
         return Counter(self._bm25.get_tokens_ids(tokens)) if self._bm25 is not None else Counter()
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of ``question`` against every key (float32, one per key; zeros when no word matches).
-
-        Every posting of every word is summed, with one ``np.bincount``: the reference that :meth:`query`
-        equals, and the bm25 baseline of `pressroom bench quality`.
-        """
-        words = self._words(question)
-        if not words:
-            return np.zeros(self.count, dtype=np.float32)
-        spans = [slice(self._indptr[w], self._indptr[w + 1]) for w, times in words.items() for _ in range(times)]
-        return np.bincount(np.concatenate([self._indices[s] for s in spans]),
-                           np.concatenate([self._data[s] for s in spans]), minlength=self.count).astype(np.float32)
+        """BM25 score of ``question`` against every key (float32, one per key; zeros when no word matches): the
+        plain computation that :meth:`query` equals, and the bm25 baseline of `pressroom bench quality`."""
+        return self.query(question).scores()
 
     def query(self, question: str) -> KeywordQuery:
         """``question`` ready to score: its best keys and the score of any key, without summing every posting."""
-        words = self._words(question)
         postings = [Postings(self._indices[self._indptr[w]:self._indptr[w + 1]],
                              self._data[self._indptr[w]:self._indptr[w + 1]], times,
-                             float(self._ceilings[w]) * times) for w, times in words.items()]
-        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)))
+                             float(self._ceilings[w]) * times) for w, times in self._words(question).items()]
+        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count)
 
 
 def word_ceilings(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -136,50 +127,109 @@ class Postings:
     ceiling: float  # times × the highest of ``scores``
 
 
+# When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions (CPU ms, p50,
+# pruned / every posting summed): 1e6 keys 7.6 / 16.4 (49-token questions), 2.4 / 5.9 (short ones); 1e5 keys 3.5 /
+# 1.5 and 0.4 / 0.6. Below PRUNE_FROM keys the sum over every posting fits the caches and wins.
+PRUNE_FROM = 200_000
+# It gives up, and sums every posting, once the rare words it has summed hold this share of the question's
+# postings: beyond it, merging them costs more than one np.bincount over all of them.
+PRUNE_SHARE = 0.2
+
+
 @dataclass(frozen=True)
 class KeywordQuery:
     """BM25 of one question, computed only for the keys that can matter (MaxScore, exact).
 
     A question's common words ("China", "said") hold up to every key of a large index; summing all their
     postings cost ~22 ms a question at 1e6 keys. Fusion needs only the best keys and the scores of a few
-    others, so the rare words' postings are summed in full and the common words are only looked up for those
-    candidates, as long as their ceilings together cannot lift any other key to the candidates' threshold.
-    Scores equal :meth:`KeywordIndex.scores` exactly: float64 sums of a few float32 scores are exact in any
-    order, and the threshold is compared after rounding to float32, so even ties come out the same.
+    others. So the rare words' postings are summed first; once the common words' ceilings together fall below
+    the n-th best partial score, no key holding only common words can make the n best, and the common words
+    are only looked up (binary search in their sorted postings) for the candidates that still can.
+    Scores equal the plain sum exactly: float64 sums of a few float32 scores are exact in any order, and bounds
+    are compared after rounding to float32, so even ties come out the same.
     """
 
     words: list[Postings]  # fewest keys first
+    count: int  # keys in the index
+
+    def scores(self) -> np.ndarray:
+        """The float32 score of every key: every posting summed with one ``np.bincount`` (np.add.at, as bm25s
+        sums them, is ~10x slower). Concatenated straight into the types bincount works in: handing it int32
+        and float32 arrays made it 3.5x slower (2.7 vs 0.77 ms on 250,000 postings)."""
+        if not self.words:
+            return np.zeros(self.count, dtype=np.float32)
+        spans = [w for w in self.words for _ in range(w.times)]
+        return np.bincount(np.concatenate([w.keys for w in spans], dtype=np.intp),
+                           np.concatenate([w.scores for w in spans], dtype=np.float64),
+                           minlength=self.count).astype(np.float32)
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` keys with the highest positive scores (only those in ``among`` when given; ties: lowest
         position first): (positions ascending, int64; their float32 scores)."""
-        for split in range(1, len(self.words) + 1):
-            keys, partial = _summed(self.words[:split], among)
+        floor = np.nextafter(np.float32(0), np.float32(1))  # a lower bound of the n-th best score, above 0
+        if self.count >= PRUNE_FROM:
+            found = self._pruned(n, among)
+            if isinstance(found, tuple):
+                return found
+            floor = found
+        # Every posting summed; the n best score at least ``floor``, which spares sorting every positive score
+        # (most keys of a large index share a common word with a long question).
+        scores = self.scores()
+        rows = np.flatnonzero(scores >= floor) if among is None else among[scores[among] >= floor]
+        return best(rows, scores[rows], n)
+
+    def _pruned(self, n: int, among: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | np.float32:
+        """:meth:`top` from the rare words' postings and lookups of the common ones, or, when that would cost
+        more than summing every posting, a lower bound of the n-th best score found on the way."""
+        floor = np.nextafter(np.float32(0), np.float32(1))
+        budget, summed = PRUNE_SHARE * sum(len(w.keys) for w in self.words), 0
+        totals = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
+        seen = np.zeros(self.count, dtype=bool)
+        parts: list[np.ndarray] = []  # the keys holding any word summed so far, once each
+        for split, word in enumerate(self.words, 1):
+            summed += len(word.keys)
+            if split > 1 and summed > budget:  # the first word's postings are its scores: nothing to merge
+                return floor
+            added, scores = word.keys, word.scores
+            if among is not None:
+                admitted = np.isin(added, among)
+                added, scores = added[admitted], scores[admitted]
+            added = added.astype(np.intp)  # indexing with int32 converts on every use
+            totals[added] += scores.astype(np.float64) * word.times  # a word holds each key once
+            parts.append(added[~seen[added]])
+            seen[parts[-1]] = True
             rest = self.words[split:]
             if not rest:
-                return best(keys.astype(np.int64), partial.astype(np.float32), n)
-            # Any key outside ``keys`` scores at most the ceilings of the rest; below the n-th best partial
-            # score of ``keys`` (a lower bound of their full scores), it can never be among the n best.
-            if len(keys) >= n and np.float32(sum(w.ceiling for w in rest)) < _nth(partial.astype(np.float32), n):
-                return best(keys.astype(np.int64), _add(partial, keys, rest).astype(np.float32), n)
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+                keys = np.sort(np.concatenate(parts))
+                return best(keys, totals[keys].astype(np.float32), n)
+            ceiling = sum(w.ceiling for w in rest)  # the most that the rest can add to any key
+            if ceiling >= sum(w.ceiling for w in self.words[:split]):
+                continue  # no partial score can exceed the rest's ceiling yet: not worth a look
+            keys = np.concatenate(parts)
+            partial = totals[keys]
+            if len(keys) < n:
+                continue
+            floor = nth = _nth(partial.astype(np.float32), n)
+            if np.float32(ceiling) >= nth:
+                continue
+            # A key outside ``keys`` scores at most ``ceiling``, below the n-th best partial score (a lower bound
+            # of the n-th best score): never among the n best. Nor is a key whose partial score plus the ceiling of
+            # the words not yet counted stays below it. The rest are only looked up, for the keys still in the race.
+            alive = (partial + ceiling).astype(np.float32) >= nth
+            order = np.argsort(keys[alive])  # ascending: for best(), and binary searches in order are faster
+            keys, partial = keys[alive][order], partial[alive][order]
+            for i, word in enumerate(rest):
+                alive = (partial + ceiling).astype(np.float32) >= nth
+                keys, partial = keys[alive], _add(partial[alive], keys[alive], [word])
+                ceiling = sum(w.ceiling for w in rest[i + 1 :])
+                nth = _nth(partial.astype(np.float32), n)  # partial scores only grow: a higher bound
+            return best(keys, partial.astype(np.float32), n)
+        return floor
 
     def at(self, positions: np.ndarray) -> np.ndarray:
         """The float32 scores of the keys at ``positions``."""
         positions = np.asarray(positions, dtype=np.int64)
         return _add(np.zeros(len(positions)), positions, self.words).astype(np.float32)
-
-
-def _summed(words: Sequence[Postings], among: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """The keys holding any of ``words`` (ascending; only those ``among`` admits) and their summed scores
-    (float64)."""
-    keys = np.concatenate([w.keys for w in words])
-    scores = np.concatenate([w.scores.astype(np.float64) * w.times for w in words])
-    if among is not None:
-        admitted = np.isin(keys, among)
-        keys, scores = keys[admitted], scores[admitted]
-    keys, slot = np.unique(keys, return_inverse=True)
-    return keys, np.bincount(slot, scores, len(keys))
 
 
 def _add(total: np.ndarray, positions: np.ndarray, words: Sequence[Postings]) -> np.ndarray:

@@ -46,8 +46,11 @@ def _zipf(n: int) -> np.ndarray:
 def plain_top(index: KeywordIndex, question: str, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray,
                                                                                                      np.ndarray]:
     """The reference: every key scored, the positive ones among ``among``, the n best (ties: lowest first)."""
-    scores = index.scores(question)
-    rows = np.arange(index.count) if among is None else among
+    return best_of(index.scores(question), n, among)
+
+
+def best_of(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.arange(len(scores)) if among is None else among
     positive = rows[scores[rows] > 0]
     return best(positive, scores[positive], n)
 
@@ -60,6 +63,16 @@ QUESTIONS = ["china trade", "Did China's government discuss trade and the typhoo
 @pytest.fixture(scope="module")
 def index() -> KeywordIndex:
     return KeywordIndex.build(synthetic_texts(3_000, seed=7))
+
+
+@pytest.fixture(autouse=True, params=["pruned", "budget", "summed"])
+def pruning(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run each test three ways: pruned whatever it costs, pruned within PRUNE_SHARE (as in indexes of
+    PRUNE_FROM keys and more: it gives up on some questions), and every posting summed."""
+    monkeypatch.setattr(keywords, "PRUNE_FROM", 10**12 if request.param == "summed" else 0)
+    if request.param == "pruned":
+        monkeypatch.setattr(keywords, "PRUNE_SHARE", 1.0)
+    return request.param
 
 
 @pytest.mark.parametrize("n", [1, 8, 40, 400, 5_000])
@@ -79,15 +92,18 @@ def test_scores_at_any_key_equal_scoring_every_key(index: KeywordIndex, question
     np.testing.assert_array_equal(index.query(question).at(positions), index.scores(question)[positions])
 
 
-def test_common_words_are_only_looked_up(index: KeywordIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    summed: list[int] = []
-    real = keywords._summed
-    monkeypatch.setattr(keywords, "_summed", lambda words, among: summed.append(len(words)) or real(words, among))
-    question = "rare3word rare17word development cooperation countries"
-    query = index.query(question)
-    query.top(8)
-    assert len(query.words) == 5 and max(summed) < 5  # the pruning is used here, not only the full sum
-    assert [len(w.keys) for w in query.words] == sorted(len(w.keys) for w in query.words)
+def test_common_words_are_only_looked_up(index: KeywordIndex, pruning: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    looked_up: list[int] = []
+    real = keywords._add
+    monkeypatch.setattr(keywords, "_add", lambda total, positions, words: looked_up.append(len(words))
+                        or real(total, positions, words))
+    query = index.query("rare3word rare17word development cooperation countries")
+    found = query.top(8)
+    assert len(query.words) == 5 and [len(w.keys) for w in query.words] == sorted(len(w.keys) for w in query.words)
+    # Pruned: the candidates' scores were completed by looking up common words, not by summing their postings.
+    assert (sum(looked_up) > 0) == (pruning == "pruned")  # within the budget, it gives up on this one
+    np.testing.assert_array_equal(found[0], plain_top(index, "rare3word rare17word development cooperation "
+                                                             "countries", 8)[0])
 
 
 def test_ties_go_to_the_lowest_positions() -> None:
@@ -105,18 +121,17 @@ def test_an_empty_question_or_index_has_no_keyword_candidates(index: KeywordInde
 
 
 class PlainQuery(KeywordQuery):
-    """The plain computation behind the same interface: every posting summed, the array indexed."""
+    """The plain computation behind the same interface: every key scored once, the array indexed."""
 
-    def __init__(self, index: KeywordIndex, question: str) -> None:
-        super().__init__([])
-        object.__setattr__(self, "_index", index)
-        object.__setattr__(self, "_question", question)
+    def __init__(self, query: KeywordQuery) -> None:
+        super().__init__(query.words, query.count)
+        object.__setattr__(self, "every", query.scores())
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return plain_top(self._index, self._question, n, among)  # type: ignore[attr-defined]
+        return best_of(self.every, n, among)  # type: ignore[attr-defined]
 
     def at(self, positions: np.ndarray) -> np.ndarray:
-        return self._index.scores(self._question)[positions]  # type: ignore[attr-defined]
+        return self.every[positions]  # type: ignore[attr-defined]
 
 
 def test_retriever_fast_path_equals_the_plain_computation(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder,
@@ -136,7 +151,7 @@ def test_retriever_fast_path_equals_the_plain_computation(corpus: Path, tmp_path
             for where in (None, AnswerFilter(speaker=speaker))]
     fast = [retriever.search(q, k, where) for q, k, where in runs]
     plain_words = index.keywords
-    monkeypatch.setattr(plain_words, "query", lambda question: PlainQuery(plain_words, question))
+    monkeypatch.setattr(plain_words, "query", lambda question: PlainQuery(KeywordIndex.query(plain_words, question)))
     plain = [retriever.search(q, k, where) for q, k, where in runs]
     assert any(fast) and fast == plain
     assert index.keywords.count > 20 * CANDIDATES_PER_ANSWER  # large enough that candidates are a real choice
