@@ -12,7 +12,7 @@ from assistant.bench_speed import _sized_index
 from assistant.retrieval import CANDIDATES_PER_ANSWER, Retriever
 from embeddings.index import Index
 from embeddings.ingest import ingest
-from embeddings.keywords import KeywordIndex, KeywordQuery, best
+from embeddings.keywords import KeywordIndex, KeywordQuery, best, tokenize
 from embeddings.store import AnswerFilter
 
 from .conftest import FakeEncoder
@@ -155,3 +155,12 @@ def test_retriever_fast_path_equals_the_plain_computation(corpus: Path, tmp_path
     plain = [retriever.search(q, k, where) for q, k, where in runs]
     assert any(fast) and fast == plain
     assert index.keywords.count > 20 * CANDIDATES_PER_ANSWER  # large enough that candidates are a real choice
+
+
+def test_question_tokens_equal_bm25s_tokenize(index: KeywordIndex) -> None:
+    """The question side skips bm25s.tokenize's set-up; its tokens must stay the ones the index was built with."""
+    lines = (Path(__file__).parent / "data" / "rewordings.tsv").read_text("utf-8").splitlines()
+    texts = [line.split("\t", 1)[-1] for line in lines] + [
+        "Ça va? Naïve CAFÉ-owners' e-mails, U.S. 2024 don't", "", "   ", "a I x", "Über straße İstanbul ΣΊΣΥΦΟΣ",
+        "running runs ran runner's", "The the THE and 123 4 5th", "tab\tnew\nline", "中国 外交部 spokesperson"]
+    assert [index._tokens(t) for t in texts] == tokenize(texts)
