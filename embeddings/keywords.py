@@ -199,8 +199,7 @@ class KeywordQuery:
         floor = np.nextafter(np.float32(0), np.float32(1))
         budget, summed = PRUNE_SHARE * sum(len(w.keys) for w in self.words), 0
         totals = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
-        seen = np.zeros(self.count, dtype=bool)
-        parts: list[np.ndarray] = []  # the keys holding any word summed so far, once each
+        seen = np.zeros(self.count, dtype=bool)  # the keys holding any word summed so far
         for split, word in enumerate(self.words, 1):
             summed += len(word.keys)
             if split > 1 and summed > budget:  # the first word's postings are its scores: nothing to merge
@@ -211,16 +210,15 @@ class KeywordQuery:
                 added, scores = added[admitted], scores[admitted]
             added = added.astype(np.intp)  # indexing with int32 converts on every use
             totals[added] += scores.astype(np.float64) * word.times  # a word holds each key once
-            parts.append(added[~seen[added]])
-            seen[parts[-1]] = True
+            seen[added] = True
             rest = self.words[split:]
             if not rest:
-                keys = np.sort(np.concatenate(parts))
+                keys = np.flatnonzero(seen)
                 return best(keys, totals[keys].astype(np.float32), n)
             ceiling = sum(w.ceiling for w in rest)  # the most that the rest can add to any key
             if ceiling >= sum(w.ceiling for w in self.words[:split]):
                 continue  # no partial score can exceed the rest's ceiling yet: not worth a look
-            keys = np.concatenate(parts)
+            keys = np.flatnonzero(seen)  # ascending: for best(), and binary searches in order are faster
             partial = totals[keys]
             if len(keys) < n:
                 continue
@@ -230,9 +228,6 @@ class KeywordQuery:
             # A key outside ``keys`` scores at most ``ceiling``, below the n-th best partial score (a lower bound
             # of the n-th best score): never among the n best. Nor is a key whose partial score plus the ceiling of
             # the words not yet counted stays below it. The rest are only looked up, for the keys still in the race.
-            alive = (partial + ceiling).astype(np.float32) >= nth
-            order = np.argsort(keys[alive])  # ascending: for best(), and binary searches in order are faster
-            keys, partial = keys[alive][order], partial[alive][order]
             for i, word in enumerate(rest):
                 alive = (partial + ceiling).astype(np.float32) >= nth
                 keys, partial = keys[alive], _add(partial[alive], keys[alive], [word])
