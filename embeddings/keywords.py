@@ -151,7 +151,7 @@ PRUNE_FROM = 200_000
 PRUNE_SHARE = 0.2
 
 
-@dataclass(frozen=True)
+@dataclass
 class KeywordQuery:
     """BM25 of one question, computed only for the keys that can matter (MaxScore, exact).
 
@@ -161,11 +161,13 @@ class KeywordQuery:
     the n-th best partial score, no key holding only common words can make the n best, and the common words
     are only looked up (binary search in their sorted postings) for the candidates that still can.
     Scores equal the plain sum exactly: float64 sums of a few float32 scores are exact in any order, and bounds
-    are compared after rounding to float32, so even ties come out the same.
+    are compared after rounding to float32, so even ties come out the same. One per question: not shared
+    between threads.
     """
 
     words: list[Postings]  # fewest keys first
     count: int  # keys in the index
+    every: np.ndarray | None = None  # every key's score, once :meth:`top` had to sum every posting
 
     def scores(self) -> np.ndarray:
         """The float32 score of every key: every posting summed with one ``np.bincount`` (np.add.at, as bm25s
@@ -189,7 +191,7 @@ class KeywordQuery:
             floor = found
         # Every posting summed; the n best score at least ``floor``, which spares sorting every positive score
         # (most keys of a large index share a common word with a long question).
-        scores = self.scores()
+        scores = self.every = self.scores()
         rows = np.flatnonzero(scores >= floor) if among is None else among[scores[among] >= floor]
         return best(rows, scores[rows], n)
 
@@ -239,6 +241,8 @@ class KeywordQuery:
     def at(self, positions: np.ndarray) -> np.ndarray:
         """The float32 scores of the keys at ``positions``."""
         positions = np.asarray(positions, dtype=np.int64)
+        if self.every is not None:
+            return self.every[positions]
         return _add(np.zeros(len(positions)), positions, self.words).astype(np.float32)
 
 

@@ -121,17 +121,14 @@ def test_an_empty_question_or_index_has_no_keyword_candidates(index: KeywordInde
 
 
 class PlainQuery(KeywordQuery):
-    """The plain computation behind the same interface: every key scored once, the array indexed."""
+    """The plain computation behind the same interface: every key scored up front, the array indexed."""
 
     def __init__(self, query: KeywordQuery) -> None:
-        super().__init__(query.words, query.count)
-        object.__setattr__(self, "every", query.scores())
+        super().__init__(query.words, query.count, query.scores())
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        return best_of(self.every, n, among)  # type: ignore[attr-defined]
-
-    def at(self, positions: np.ndarray) -> np.ndarray:
-        return self.every[positions]  # type: ignore[attr-defined]
+        assert self.every is not None
+        return best_of(self.every, n, among)
 
 
 def test_retriever_fast_path_equals_the_plain_computation(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder,
