@@ -189,6 +189,10 @@ class KeywordQuery:
             if isinstance(found, tuple):
                 return found
             floor = found
+        elif among is None:  # one word's scores are partial scores: the n-th best of the rarest is a lower bound
+            word = next((w for w in self.words if len(w.keys) >= n), None)
+            if word is not None:
+                floor = max(floor, _nth((word.scores.astype(np.float64) * word.times).astype(np.float32), n))
         # Every posting summed; the n best score at least ``floor``, which spares sorting every positive score
         # (most keys of a large index share a common word with a long question).
         scores = self.every = self.scores()
