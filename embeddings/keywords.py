@@ -184,18 +184,20 @@ class KeywordQuery:
         """The ``n`` keys with the highest positive scores (only those in ``among`` when given; ties: lowest
         position first): (positions ascending, int64; their float32 scores)."""
         floor = np.nextafter(np.float32(0), np.float32(1))  # a lower bound of the n-th best score, above 0
-        if self.count >= PRUNE_FROM:
-            found = self._pruned(n, among)
-            if isinstance(found, tuple):
-                return found
-            floor = found
-        elif among is None:  # one word's scores are partial scores: the n-th best of the rarest is a lower bound
-            word = next((w for w in self.words if len(w.keys) >= n), None)
-            if word is not None:
-                floor = max(floor, _nth((word.scores.astype(np.float64) * word.times).astype(np.float32), n))
+        if self.every is None:  # else summed already: a filtered search asks again, for the best key of all
+            if self.count >= PRUNE_FROM:
+                found = self._pruned(n, among)
+                if isinstance(found, tuple):
+                    return found
+                floor = found
+            elif among is None:  # a word's scores are partial scores: the n-th best of the rarest is a lower bound
+                word = next((w for w in self.words if len(w.keys) >= n), None)
+                if word is not None:
+                    floor = max(floor, _nth((word.scores.astype(np.float64) * word.times).astype(np.float32), n))
+            self.every = self.scores()
         # Every posting summed; the n best score at least ``floor``, which spares sorting every positive score
         # (most keys of a large index share a common word with a long question).
-        scores = self.every = self.scores()
+        scores = self.every
         rows = np.flatnonzero(scores >= floor) if among is None else among[scores[among] >= floor]
         return best(rows, scores[rows], n)
 
