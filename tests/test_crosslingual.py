@@ -108,6 +108,12 @@ def test_chinese_question_finds_the_english_answer_through_the_cli(tmp_path: Pat
     top = json.loads(result.stdout)["answers"][0]
     assert top["speaker"] == "Gu Jun" and top["asked_by"] == "Southern Metropolis Daily"
     assert "Yangtze River Delta" in top["text"]
+    # "How does China support overseas warehouses?": Li Ming's answer says "Overseas warehouses are …". The vectors
+    # alone rank Chen Hong's answer on foreign investment first; the dictionary's "overseas" and "warehouse" do not.
+    result = run_cli("ask", "中国如何支持海外仓建设？", "--index", str(index), "--model", E5_MODEL, "--json")
+    assert result.returncode == 0, result.stderr
+    top = json.loads(result.stdout)["answers"][0]
+    assert top["speaker"] == "Li Ming" and "Overseas warehouses" in top["matched"]
     # off-topic Chinese questions get no answer: the threshold is not "answer everything"
     for question in ("明天北京的天气怎么样？", "在家怎么烤酸面包？"):
         result = run_cli("ask", question, "--index", str(index), "--model", E5_MODEL, "--json")
