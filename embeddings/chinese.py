@@ -13,7 +13,6 @@ magnate". A word jieba knows but the dictionary does not (核污染水) is read 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -176,24 +175,19 @@ def _clean(definitions: list[str], *, proper: bool) -> list[str]:
     return out
 
 
-_lock = threading.Lock()
-
-
 @cache
 def _segmenter() -> Any:  # a jieba.posseg.POSTokenizer (jieba has no type hints)
-    """jieba's part-of-speech segmenter, its prefix cache kept in Press Room's cache folder, not in /tmp."""
-    import logging
+    """jieba's part-of-speech segmenter over its bundled dictionary.
 
+    Its prefix dictionary is built in memory (~2 s) rather than by ``initialize()``, which loads it from, or
+    writes it to, a ``jieba.cache`` file in the system temp folder with ``marshal``: a world-writable place, and a
+    format Press Room never reads from disk (tests/test_security.py). Loading that cache was no faster here.
+    """
     import jieba
     import jieba.posseg
 
-    from .onnx_encoder import cache_dir
-
-    jieba.setLogLevel(logging.WARNING)  # it prints "Building prefix dict…" to stderr at first use
-    with _lock:
-        tokenizer = jieba.Tokenizer()
-        folder = cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        tokenizer.tmp_dir = str(folder)
-        tokenizer.initialize()
-        return jieba.posseg.POSTokenizer(tokenizer)
+    tokenizer = jieba.Tokenizer()
+    with tokenizer.get_dict_file() as words:
+        tokenizer.FREQ, tokenizer.total = tokenizer.gen_pfdict(words)
+    tokenizer.initialized = True
+    return jieba.posseg.POSTokenizer(tokenizer)
