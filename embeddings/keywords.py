@@ -110,7 +110,7 @@ class KeywordIndex:
             return np.zeros(self.count, dtype=np.float32)
         matrix = self._bm25.scores  # CSC by word: postings of word w are indices/data[indptr[w]:indptr[w + 1]]
         indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        spans = [(slice(indptr[w], indptr[w + 1]), weight) for w, weight in words]
+        spans = [(slice(indptr[w], indptr[w + 1]), weight) for w, weight in words]  # weight 1: no scaled copy
         return np.bincount(np.concatenate([indices[s] for s, _ in spans]),
                            np.concatenate([data[s] * weight if weight != 1 else data[s] for s, weight in spans]),
                            minlength=self.count).astype(np.float32)
