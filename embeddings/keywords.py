@@ -10,7 +10,7 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -117,9 +117,28 @@ class KeywordIndex:
 
     def query(self, question: str) -> KeywordQuery:
         """``question`` ready to score: its best keys and the score of any key, without summing every posting."""
-        postings = [Postings(self._indices[self._indptr[w]:self._indptr[w + 1]],
-                             self._data[self._indptr[w]:self._indptr[w + 1]], times,
-                             float(self._ceilings[w]) * times) for w, times in self._words(question).items()]
+        return self._query([(w, times, 1.0) for w, times in self._words(question).items()])
+
+    def weighted_scores(self, terms: Mapping[str, float]) -> np.ndarray:
+        """BM25 of a query given as index terms (see :func:`tokenize`) with weights: each term's scores times its
+        weight, summed per key. A translated question is such a query (embeddings.chinese)."""
+        return self.weighted_query(terms).scores()
+
+    def weighted_query(self, terms: Mapping[str, float]) -> KeywordQuery:
+        """:meth:`query` for index terms with weights (see :meth:`weighted_scores`)."""
+        vocabulary = self._bm25.vocab_dict if self._bm25 is not None else {}
+        return self._query([(vocabulary[t], 1, w) for t, w in terms.items() if t in vocabulary])
+
+    def _query(self, words: Sequence[tuple[int, int, float]]) -> KeywordQuery:
+        """The query of (word id, times, weight): each posting scores bm25s' score × weight (in float32, weight 1:
+        no scaled copy), added ``times`` times."""
+        postings = []
+        for w, times, weight in words:
+            span = slice(self._indptr[w], self._indptr[w + 1])
+            keys, scores, ceiling = self._indices[span], self._data[span], self._ceilings[w]
+            if weight != 1:
+                scores, ceiling = scores * weight, ceiling * weight  # float32 products: the ceiling stays their max
+            postings.append(Postings(keys, scores, times, float(ceiling) * times))
         return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count)
 
 

@@ -161,3 +161,23 @@ def test_question_tokens_equal_bm25s_tokenize(index: KeywordIndex) -> None:
         "Ça va? Naïve CAFÉ-owners' e-mails, U.S. 2024 don't", "", "   ", "a I x", "Über straße İstanbul ΣΊΣΥΦΟΣ",
         "running runs ran runner's", "The the THE and 123 4 5th", "tab\tnew\nline", "中国 外交部 spokesperson"]
     assert [index._tokens(t) for t in texts] == tokenize(texts)
+
+
+@pytest.mark.parametrize("n", [1, 8, 40, 400])
+def test_weighted_top_equals_summing_weighted_postings(index: KeywordIndex, n: int) -> None:
+    """A Chinese question's English glosses come with weights: the pruned top n equals bm25s' scores × weight
+    (float32 products, as embeddings.chinese's queries were scored) summed over every posting."""
+    terms = {tokenize([word])[0][0]: weight for word, weight in
+             [("rare3word", 0.5), ("rare17word", 1.0), ("development", 0.3), ("cooperation", 1.7),
+              ("countries", 2.0), ("taiwan", 0.25)]}
+    matrix = index._bm25.scores  # type: ignore[attr-defined]
+    vocabulary = index._bm25.vocab_dict  # type: ignore[attr-defined]
+    spans = [(slice(matrix["indptr"][vocabulary[t]], matrix["indptr"][vocabulary[t] + 1]), w) for t, w in terms.items()]
+    reference = np.bincount(np.concatenate([matrix["indices"][s] for s, _ in spans]),
+                            np.concatenate([matrix["data"][s] * w if w != 1 else matrix["data"][s] for s, w in spans]),
+                            minlength=index.count).astype(np.float32)
+    np.testing.assert_array_equal(index.weighted_scores(terms), reference)
+    found, scores = index.weighted_query(terms).top(n)
+    expected, expected_scores = best_of(reference, n)
+    np.testing.assert_array_equal(found, expected)
+    np.testing.assert_array_equal(scores, expected_scores)
