@@ -18,6 +18,7 @@ from embeddings.encoder import Encoder, load_encoder
 from embeddings.errors import PressroomError
 from embeddings.index import Index, exists
 from embeddings.ingest import ingest
+from embeddings.keywords import KeywordQuery
 from embeddings.store import QUESTION_KEY, Answer, AnswerFilter
 
 from .conversation import Query, understand
@@ -76,10 +77,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class _Query:
-    """A question ready to score keys: its unit vector and, when fusing, its normalised BM25 per key."""
+    """A question ready to score keys: its unit vector and, when fusing, its BM25 and keyword candidates."""
 
     vector: np.ndarray
-    bm25: np.ndarray | None
+    bm25: KeywordQuery | None
+    bm25_max: float = 1.0  # the best key's BM25 over the whole index (filters aside): fused BM25 is divided by it
+    keyword_candidates: np.ndarray | None = None  # the keys with the best BM25 (within the filter)
 
 
 @dataclass(frozen=True)
@@ -228,8 +231,9 @@ class Retriever:
         among = self._positions(where) if where else None
         if among is not None and len(among) == 0:
             return []
-        query = self._query(text)
-        scores, positions = self._candidates(query, k * CANDIDATES_PER_ANSWER, among)
+        n = k * CANDIDATES_PER_ANSWER
+        query = self._query(text, n, among)
+        scores, positions = self._candidates(query, n, among)
         if not len(scores) or scores[0] < self.abstain_below:
             return []
         keys = self.index.store.keys_at(positions.tolist())
@@ -246,30 +250,38 @@ class Retriever:
         ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
         # An answer found by its question alone: bold its best-scoring paragraph, never the question.
         unmatched = [turn for turn, _ in ranked if turn not in matched]
-        for turn, rows in self.index.store.paragraph_keys(unmatched).items():
-            fused = self._fused(query, np.array([pos for pos, _ in rows], dtype=np.int64))
-            matched[turn] = (float(fused.max()), rows[int(np.argmax(fused))][1])
+        found = self.index.store.paragraph_keys(unmatched)
+        if found:  # one fused scoring for all of them: each call costs a lookup per question word
+            fused = self._fused(query, np.array([pos for rows in found.values() for pos, _ in rows], dtype=np.int64))
+            start = 0
+            for turn, rows in found.items():
+                own = fused[start : start + len(rows)]
+                matched[turn] = (float(own.max()), rows[int(np.argmax(own))][1])
+                start += len(rows)
         answers = self.index.store.answers([turn for turn, _ in ranked])
         return [Hit(answers[turn], score, matched.get(turn, (score, 0))[1]) for turn, score in ranked]
 
-    def _query(self, text: str) -> _Query:
-        """The question as both scorers see it: its vector and its BM25 score against every key (max 1); a
-        Chinese question is scored by BM25 as its English dictionary glosses."""
+    def _query(self, text: str, n: int, among: np.ndarray | None) -> _Query:
+        """The question as both scorers see it: its vector, and its BM25 with the ``n`` best keys by it; a Chinese
+        question is scored by BM25 as its English dictionary glosses."""
         text = strip_framing(text) if self.strip else text
         vector = self.encoder.encode([text], query=True)[0]
         if not self.fusion_weight:
             return _Query(vector, None)
         keywords = self.index.keywords
-        bm25 = keywords.weighted_scores(english_keywords(text)) if is_chinese(text) else keywords.scores(text)
-        bm25 /= max(float(bm25.max()), 1e-9)  # no word in common: all zeros, the fused score is (1 - w) × cosine
-        return _Query(vector, bm25)
+        bm25 = keywords.weighted_query(english_keywords(text)) if is_chinese(text) else keywords.query(text)
+        found, scores = bm25.top(n, among)
+        if among is not None:  # the normaliser is over the whole index: a filter never changes scores
+            scores = bm25.top(1)[1]
+        # No word in common: all BM25 scores are 0, and the fused score is (1 - w) × cosine.
+        return _Query(vector, bm25, max(float(scores.max(initial=0)), 1e-9), found)
 
     def _fused(self, query: _Query, positions: np.ndarray) -> np.ndarray:
         """The fused score of ``query`` against the keys at ``positions``."""
         cosine = self.index.vectors.reconstruct_batch(positions) @ query.vector
         if query.bm25 is None:
             return cosine
-        return (1 - self.fusion_weight) * cosine + self.fusion_weight * query.bm25[positions]
+        return (1 - self.fusion_weight) * cosine + self.fusion_weight * (query.bm25.at(positions) / query.bm25_max)
 
     def _candidates(self, query: _Query, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` best keys for ``query`` by fused score: (scores, key positions), best first.
@@ -280,27 +292,15 @@ class Retriever:
         """
         dense, positions = self.index.search(query.vector[None, :], n, among)
         dense, positions = dense[0][positions[0] >= 0], positions[0][positions[0] >= 0]
-        if query.bm25 is None:
+        if query.keyword_candidates is None:
             return dense, positions
-        positions = np.union1d(positions, best_positive(query.bm25, n, among))
+        positions = np.union1d(positions, query.keyword_candidates)
         fused = self._fused(query, positions)
         order = np.argsort(-fused, kind="stable")[:n]
         return fused[order], positions[order]
 
     def close(self) -> None:
         self.index.close()
-
-
-def best_positive(scores: np.ndarray, n: int, among: np.ndarray | None = None) -> np.ndarray:
-    """Positions of the ``n`` highest positive ``scores`` (only those in ``among`` when given), in no order.
-
-    Keys sharing no word with the question (score 0) are never keyword candidates. A partial sort of the
-    positive scores only: a full argsort of 1e5 scores cost ~5 ms a question, more than the rest of the search.
-    """
-    hits = np.flatnonzero(scores > 0) if among is None else among[scores[among] > 0]
-    if len(hits) > n:
-        hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
-    return hits
 
 
 _default: Retriever | None = None

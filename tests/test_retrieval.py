@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from assistant.retrieval import Retriever, best_positive, clean_question
+from assistant.retrieval import Retriever, clean_question
 from embeddings.errors import PressroomError
 from embeddings.records import Kind
 from embeddings.transcripts import read_transcript
@@ -128,16 +127,3 @@ def test_bad_k(retriever: Retriever, k: object) -> None:
 
 def test_clean_question_drops_control_characters() -> None:
     assert clean_question("Yangtze\x00 River\u202e Delta\ud800?") == "Yangtze River\u202e Delta?"
-
-
-@pytest.mark.parametrize("n", [1, 40, 5_000])
-def test_keyword_candidates_are_the_best_positive_scores(n: int) -> None:
-    rng = np.random.default_rng(n)
-    scores = rng.random(10_000).astype(np.float32) * (rng.random(10_000) < 0.3)  # most keys share no word
-    among = np.sort(rng.choice(10_000, 2_000, replace=False))
-    for admitted in (None, among):
-        rows = np.arange(10_000) if admitted is None else admitted
-        positive = rows[scores[rows] > 0]
-        expected = positive[np.argsort(-scores[positive], kind="stable")[:n]]
-        assert sorted(best_positive(scores, n, admitted)) == sorted(expected)
-    assert len(best_positive(np.zeros(100, np.float32), 10)) == 0
