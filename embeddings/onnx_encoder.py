@@ -71,6 +71,9 @@ def cache_dir() -> Path:
     return default_cache_dir()
 
 
+THREADS_VARIABLE = "PRESSROOM_THREADS"
+
+
 def threads() -> int:
     """Batches encoded side by side: the cores this process may use, at most 4 (more only adds contention)."""
     try:
@@ -78,6 +81,20 @@ def threads() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, 4))
+
+
+def question_threads() -> int:
+    """Threads that run one question: $PRESSROOM_THREADS, else the cores this process may use (``threads()``).
+
+    `pressroom serve --workers N` sets it to cores // N for each answering process, so N workers never ask for
+    more threads than there are cores.
+    """
+    raw = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not raw:
+        return threads()
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise PressroomError(f"{THREADS_VARIABLE} must be a whole number between 1 and 64 (got {raw!r}).")
+    return int(raw)
 
 
 class OnnxEncoder:
@@ -102,26 +119,28 @@ class OnnxEncoder:
         self.folder = folder
         self.pooling = pooling
         self.query_prefix = query_prefix  # prepended to questions only (bge's retrieval instruction)
-        self.n_threads = n_threads or threads()
+        self.n_threads = n_threads or threads()  # batches encoded side by side, one thread each
+        self.question_threads = question_threads()  # threads of a lone batch: a question, or a few texts
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
-        self.session = self._session()
+        self.session = self._session(self.question_threads)
+        # Batches side by side each run on one thread: a session of its own, made when a large input comes.
+        self._batch_session: Any = self.session if self.question_threads == 1 else None
         self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
 
-    def _session(self) -> Any:
-        """One single-threaded session, shared: a question runs on one thread, a large input's batches run on
-        ``n_threads`` threads side by side (a session may be run from several threads at once).
+    def _session(self, n_threads: int) -> Any:
+        """A session running each call on ``n_threads`` threads; several threads may call it at once.
 
-        Measured on 2 cores shared with other jobs: a single question takes 7 ms on one thread and 17–32 ms on
-        two (the threads wait for each other); for 320 answers, two batches at a time on one thread each encode
-        ~8 % more passages per CPU-second than one batch at a time on two threads. Idle threads sleep instead of
-        spinning, so server workers and ingest do not steal each other's cores.
+        Idle threads sleep instead of spinning, so server workers and ingest do not steal each other's cores.
+        Measured on 2 cores shared with other jobs, 480 answers: two batches at a time on one thread each encode
+        84 passages per CPU-second and 53-58/s, one batch at a time on two threads 72 per CPU-second and 44-55/s;
+        so a large input's batches go side by side on single-threaded runs.
         """
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = n_threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -141,7 +160,7 @@ class OnnxEncoder:
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
 
-        def run(rows: np.ndarray) -> None:
+        def run(rows: np.ndarray, session: Any) -> None:
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -150,7 +169,7 @@ class OnnxEncoder:
                 ids[j, :n] = encodings[i].ids
                 mask[j, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            result = self.session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
             if self.pooling == "cls":
                 result = result[:, 0]
                 result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
@@ -158,10 +177,12 @@ class OnnxEncoder:
 
         if len(batches) == 1 or self.n_threads == 1:
             for rows in batches:
-                run(rows)
+                run(rows, self.session)
             return out
+        if self._batch_session is None:
+            self._batch_session = self._session(1)
         with ThreadPoolExecutor(self.n_threads) as pool:
-            done = pool.map(run, batches)
+            done = pool.map(run, batches, [self._batch_session] * len(batches))
             if progress:
                 from tqdm import tqdm
 
