@@ -33,6 +33,8 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); toke
 # onnxruntime 1.32's CPU SkipLayerNormalization takes 110 µs on a 53-token question's 53x384 floats where Add +
 # LayerNormalization take 20 µs: the export leaves them apart and the session must not fuse them again.
 SLOW_FUSIONS = ["SkipLayerNormFusion"]
+# Operators quantised to int8, tried in order until the export is within MIN_COSINE of torch on SAMPLE.
+QUANTISED = (("MatMul", "Attention"), ("MatMul",))
 BATCH = 16  # measured: 16 beats 32 and 64 on 2 cores (less padding, cache-friendly)
 
 # Press-conference-like texts of varied length for the export check (short questions to long answers).
@@ -258,6 +260,9 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
 
     # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
     # operator (and the embeddings, layer norms and GELU into theirs); torch's SDPA export is left unfused.
+    encoder = reference()
+    dim = int(encoder.dim)  # type: ignore[attr-defined]
+    expected = encoder.encode(SAMPLE)  # type: ignore[attr-defined]
     transformer = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
     model = Pooled(transformer)
     dummy = torch.ones((2, 16), dtype=torch.long)
@@ -285,20 +290,21 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
         # tensor loses too much: mean cosine 0.95), the attention's Q/K/V projection included (QAttention: recipe 2
         # left it float). On 53-token questions (the benchmark's median) this takes 5.3 ms of CPU against 8.4 ms
         # for recipe 2; batches of answers encode 84 against 57 passages per CPU-second; mean cosine to torch on
-        # 200 real questions and 200 answers 0.9943 (recipe 2: 0.9955).
-        quantize_dynamic(str(stage / "float.onnx"), str(stage / "model.onnx"),
-                         op_types_to_quantize=["MatMul", "Attention"], weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+        # 200 real questions and 200 answers 0.9943 (recipe 2: 0.9955). A model whose int8 attention strays below
+        # MIN_COSINE on SAMPLE (a tuned MiniLM: 0.9888) keeps its attention float; export.json records which.
+        shutil.copy(model_path / "tokenizer.json", stage / "tokenizer.json")
+        for op_types in QUANTISED:
+            quantize_dynamic(str(stage / "float.onnx"), str(stage / "model.onnx"), op_types_to_quantize=list(op_types),
+                             weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+            cosines = (OnnxEncoder("check", stage, dim).encode(SAMPLE) * expected).sum(1)
+            if float(cosines.mean()) >= MIN_COSINE:
+                break
     (stage / "float.onnx").unlink()
-    shutil.copy(model_path / "tokenizer.json", stage / "tokenizer.json")
-    encoder = reference()
-    dim = int(encoder.dim)  # type: ignore[attr-defined]
-    quantised = OnnxEncoder("check", stage, dim).encode(SAMPLE)
-    cosines = (quantised * encoder.encode(SAMPLE)).sum(1)  # type: ignore[attr-defined]
     if float(cosines.mean()) < MIN_COSINE:
         raise PressroomError(
             f"The int8 ONNX export differs from the torch model (mean cosine {cosines.mean():.4f} < {MIN_COSINE}); "
             "use --model all-MiniLM-L6-v2-torch and report this."
         )
-    return {"recipe": RECIPE, "dim": dim, "mean_cosine": round(float(cosines.mean()), 5),
+    return {"recipe": RECIPE, "dim": dim, "quantised": list(op_types), "mean_cosine": round(float(cosines.mean()), 5),
             "min_cosine": round(float(cosines.min()), 5), "sample": len(SAMPLE)}

@@ -150,6 +150,30 @@ def test_export_is_cached(real_encoder) -> None:
     assert folder == real_encoder.folder
 
 
+def test_an_export_straying_from_torch_tries_the_next_recipe_then_stops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, torch_encoder
+) -> None:
+    import onnx
+
+    from embeddings import onnx_encoder
+    from embeddings.errors import PressroomError
+
+    monkeypatch.setenv("PRESSROOM_CACHE", str(tmp_path))
+    # All-int8 MiniLM is ~0.990 from torch on the sample, so 0.999 refuses it; EmbedLayerNormalization is not an
+    # operator the quantiser handles, so the second recipe stays float (cosine ~1) and is kept.
+    monkeypatch.setattr(onnx_encoder, "MIN_COSINE", 0.999)
+    monkeypatch.setattr(onnx_encoder, "QUANTISED", (("MatMul", "Attention"), ("EmbedLayerNormalization",)))
+    folder = onnx_encoder.exported("strict", encoders._minilm_path(), "t1", reference=lambda: torch_encoder)
+    report = json.loads((folder / "export.json").read_text("utf-8"))
+    assert report["quantised"] == ["EmbedLayerNormalization"] and report["mean_cosine"] >= 0.999
+    assert "QAttention" not in {n.op_type for n in onnx.load(str(folder / "model.onnx")).graph.node}
+
+    monkeypatch.setattr(onnx_encoder, "QUANTISED", (("MatMul", "Attention"),))
+    with pytest.raises(PressroomError, match=r"differs from the torch model \(mean cosine 0\.9\d+ < 0\.999\)"):
+        onnx_encoder.exported("strict", encoders._minilm_path(), "t2", reference=lambda: torch_encoder)
+    assert not (tmp_path / "strict-onnx-int8-r3-t2").exists()
+
+
 def test_cache_folder_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from assistant.settings import Settings
     from embeddings.onnx_encoder import cache_dir
