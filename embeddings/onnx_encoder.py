@@ -258,11 +258,11 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
             pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
-    # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
-    # operator (and the embeddings, layer norms and GELU into theirs); torch's SDPA export is left unfused.
     encoder = reference()
     dim = int(encoder.dim)  # type: ignore[attr-defined]
     expected = encoder.encode(SAMPLE)  # type: ignore[attr-defined]
+    # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
+    # operator (and the embeddings and GELU into theirs); torch's SDPA export is left unfused.
     transformer = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
     model = Pooled(transformer)
     dummy = torch.ones((2, 16), dtype=torch.long)
