@@ -177,12 +177,15 @@ class OnnxEncoder:
                 result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
             out[rows] = result
 
-        if len(batches) == 1 or self.n_threads == 1:
-            for rows in batches:
-                run(rows, self.session)
+        if len(batches) == 1:  # a question, or a few texts: every thread of the question session on it
+            run(batches[0], self.session)
             return out
         if self._batch_session is None:
             self._batch_session = self._session(1)
+        if self.n_threads == 1:
+            for rows in batches:
+                run(rows, self._batch_session)
+            return out
         with ThreadPoolExecutor(self.n_threads) as pool:
             done = pool.map(run, batches, [self._batch_session] * len(batches))
             if progress:
