@@ -38,7 +38,7 @@ class Settings:
     queue: int = 64  # questions waiting or running, per entry point; beyond it: 503, never a hang
     workers: int = 1  # answering processes, each with its own encoder, sharing one mapped copy of the index
     # threads of the int8 ONNX encoder for one question (the encoder reads PRESSROOM_THREADS itself); None: the
-    # cores this process may use, divided among the answering processes (see question_threads)
+    # cores this process may use, divided among the answering processes (see worker_threads)
     threads: int | None = None
 
     @classmethod
@@ -85,7 +85,7 @@ class Settings:
         return self
 
 
-def question_threads(settings: Settings) -> int:
+def worker_threads(settings: Settings) -> int:
     """Threads each answering process gives one question: the setting, else the cores divided among workers."""
     return settings.threads or max(1, threads() // settings.workers)
 

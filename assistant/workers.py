@@ -44,7 +44,7 @@ from embeddings.store import Answer, AnswerFilter
 
 from .conversation import Query
 from .retrieval import Hit, Reply, Retriever, make_filter
-from .settings import Settings, question_threads
+from .settings import Settings, worker_threads
 
 HEADER = struct.Struct(">cI")  # kind, body length
 AS_JSON = b"J"  # question → the JSON of /api/ask; answer: that JSON
@@ -325,7 +325,7 @@ class WorkerPool:
                 raise Unavailable("The server is stopping.")
             s = self.settings
             # Each worker's encoder gets its share of the cores, so N workers never run more threads than cores.
-            env = {**os.environ, THREADS_VARIABLE: str(question_threads(s))}
+            env = {**os.environ, THREADS_VARIABLE: str(worker_threads(s))}
             process = subprocess.Popen(
                 [sys.executable, "-m", "assistant.workers", "--fd", str(theirs.fileno()), "--index", str(s.index),
                  "--data", str(s.data), "--model", s.model], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,

@@ -85,7 +85,7 @@ def threads() -> int:
     return max(1, min(cores, 4))
 
 
-def question_threads() -> int:
+def default_question_threads() -> int:
     """Threads that run one question: $PRESSROOM_THREADS, else the cores this process may use (``threads()``).
 
     `pressroom serve --workers N` sets it to cores // N for each answering process, so N workers never ask for
@@ -111,7 +111,7 @@ class OnnxEncoder:
     abstain_below = ABSTAIN_BELOW
 
     def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
-                 query_prefix: str = "", max_tokens: int = MAX_TOKENS) -> None:
+                 query_prefix: str = "", max_tokens: int = MAX_TOKENS, question_threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         if pooling not in ("graph", "cls"):
@@ -122,7 +122,8 @@ class OnnxEncoder:
         self.pooling = pooling
         self.query_prefix = query_prefix  # prepended to questions only (bge's retrieval instruction)
         self.n_threads = n_threads or threads()  # batches encoded side by side, one thread each
-        self.question_threads = question_threads()  # threads of a lone batch: a question, or a few texts
+        # threads of a lone batch (a question, or a few texts); by default $PRESSROOM_THREADS or every core
+        self.question_threads = question_threads or default_question_threads()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text

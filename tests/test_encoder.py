@@ -133,11 +133,11 @@ def test_a_question_on_two_threads_gets_the_vector_of_one_thread(
 
 def test_a_bad_thread_count_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     from embeddings.errors import PressroomError
-    from embeddings.onnx_encoder import question_threads
+    from embeddings.onnx_encoder import default_question_threads
 
     monkeypatch.setenv("PRESSROOM_THREADS", "many")
     with pytest.raises(PressroomError, match=r"PRESSROOM_THREADS must be a whole number between 1 and 64"):
-        question_threads()
+        default_question_threads()
 
 
 def test_export_is_cached(real_encoder) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from assistant.retrieval import Retriever
-from assistant.settings import Settings, question_threads
+from assistant.settings import Settings, worker_threads
 from assistant.workers import reply_from_wire, reply_to_wire
 from embeddings.errors import PressroomError
 from embeddings.onnx_encoder import threads
@@ -87,10 +87,10 @@ def test_workers_setting_from_env_and_flag() -> None:
 
 def test_workers_share_the_cores_between_their_encoders() -> None:
     cores = threads()
-    assert question_threads(Settings.load({})) == cores  # one process answers: every core for a question
-    assert question_threads(Settings.load({"PRESSROOM_WORKERS": "2"})) == max(1, cores // 2)
-    assert question_threads(Settings.load({"PRESSROOM_WORKERS": "32"})) == 1
-    assert question_threads(Settings.load({"PRESSROOM_WORKERS": "2", "PRESSROOM_THREADS": "3"})) == 3
+    assert worker_threads(Settings.load({})) == cores  # one process answers: every core for a question
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "2"})) == max(1, cores // 2)
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "32"})) == 1
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "2", "PRESSROOM_THREADS": "3"})) == 3
 
 
 def test_serve_with_a_bad_worker_count_is_one_sentence(served_index: Path) -> None:
