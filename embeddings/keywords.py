@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,11 +94,23 @@ class KeywordIndex:
             return np.zeros(self.count, dtype=np.float32)
         tokens = bm25s.tokenize([question], stopwords=STOPWORDS, stemmer=self._stemmer, return_ids=False,
                                 show_progress=False)[0]
-        ids = self._bm25.get_tokens_ids(tokens)
-        if not ids:
+        return self._summed([(w, 1.0) for w in self._bm25.get_tokens_ids(tokens)])
+
+    def weighted_scores(self, terms: Mapping[str, float]) -> np.ndarray:
+        """BM25 of a query given as index terms (see :func:`tokenize`) with weights: each term's scores times its
+        weight, summed per key. A translated question is such a query (embeddings.chinese)."""
+        if self._bm25 is None:
+            return np.zeros(self.count, dtype=np.float32)
+        vocabulary = self._bm25.vocab_dict
+        return self._summed([(vocabulary[t], w) for t, w in terms.items() if t in vocabulary])
+
+    def _summed(self, words: Sequence[tuple[int, float]]) -> np.ndarray:
+        """Sum of the postings of (word id, weight) per key."""
+        if not words:
             return np.zeros(self.count, dtype=np.float32)
         matrix = self._bm25.scores  # CSC by word: postings of word w are indices/data[indptr[w]:indptr[w + 1]]
         indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        spans = [slice(indptr[w], indptr[w + 1]) for w in ids]
-        return np.bincount(np.concatenate([indices[s] for s in spans]), np.concatenate([data[s] for s in spans]),
+        spans = [(slice(indptr[w], indptr[w + 1]), weight) for w, weight in words]  # weight 1: no scaled copy
+        return np.bincount(np.concatenate([indices[s] for s, _ in spans]),
+                           np.concatenate([data[s] * weight if weight != 1 else data[s] for s, weight in spans]),
                            minlength=self.count).astype(np.float32)

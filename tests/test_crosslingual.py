@@ -108,6 +108,12 @@ def test_chinese_question_finds_the_english_answer_through_the_cli(tmp_path: Pat
     top = json.loads(result.stdout)["answers"][0]
     assert top["speaker"] == "Gu Jun" and top["asked_by"] == "Southern Metropolis Daily"
     assert "Yangtze River Delta" in top["text"]
+    # "How does China support overseas warehouses?": Li Ming's answer says "Overseas warehouses are …". The vectors
+    # alone rank Chen Hong's answer on foreign investment first; the dictionary's "overseas" and "warehouse" do not.
+    result = run_cli("ask", "中国如何支持海外仓建设？", "--index", str(index), "--model", E5_MODEL, "--json")
+    assert result.returncode == 0, result.stderr
+    top = json.loads(result.stdout)["answers"][0]
+    assert top["speaker"] == "Li Ming" and "Overseas warehouses" in top["matched"]
     # off-topic Chinese questions get no answer: the threshold is not "answer everything"
     for question in ("明天北京的天气怎么样？", "在家怎么烤酸面包？"):
         result = run_cli("ask", question, "--index", str(index), "--model", E5_MODEL, "--json")
@@ -131,9 +137,11 @@ def test_chinese_questions_with_the_multilingual_model(cross_report) -> None:
     c = cross_report.chinese
     assert c is not None and c.n >= 50 and c.model == E5_MODEL
     english, chinese = c.methods[f"english ({E5_MODEL})"], c.methods[f"chinese ({E5_MODEL})"]
-    assert c.ratio_r5 == round(chinese["R@5"] / english["R@5"], 3) and c.ratio_r5 >= 0.35  # measured: 0.44
+    assert c.ratio_r5 == round(chinese["R@5"] / english["R@5"], 3) and c.ratio_r5 >= 0.35  # measured: 0.84
     # the default model is English-only: the multilingual model is what makes Chinese questions work at all
     assert chinese["R@5"] > c.methods["chinese (all-MiniLM-L6-v2)"]["R@5"] + 0.1
+    # the dictionary's English keywords, fused with the vectors, find more than the vectors alone
+    assert chinese["R@5"] > c.methods[f"chinese, vectors only ({E5_MODEL})"]["R@5"] + 0.1
     # its own abstention threshold: off-topic questions get no answer, real Chinese questions do
     assert len(OFF_TOPIC_ZH) >= 40 and c.off_topic_refused is not None and c.off_topic_refused >= 0.95
     assert chinese["answered"] >= 0.9
@@ -141,6 +149,7 @@ def test_chinese_questions_with_the_multilingual_model(cross_report) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 5 target not met: Chinese R@5 / English R@5 measured 0.44 (57 questions)")
 def test_chinese_recall_is_at_least_80_percent_of_english(cross_report) -> None:
+    """Issue 5's target. Measured 0.84 (57 test-split questions; 0.44 with the vectors alone, before the
+    dictionary's English keywords)."""
     assert cross_report.chinese.ratio_r5 >= 0.8
