@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -128,8 +129,11 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
         self.session = self._session(self.question_threads)
-        # Batches side by side each run on one thread: a session of its own, made when a large input comes.
-        self._batch_session: Any = self.session if self.question_threads == 1 else None
+        # Batches side by side, and a question that arrives while another runs, take one thread each: a session of
+        # its own, made when first needed.
+        self._single: Any = self.session if self.question_threads == 1 else None
+        self._lock = threading.Lock()
+        self._running = 0  # lone batches (questions) being encoded now
         self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
 
     def _session(self, n_threads: int) -> Any:
@@ -149,6 +153,13 @@ class OnnxEncoder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"],
                                     disabled_optimizers=SLOW_FUSIONS)
+
+    def _one_thread(self) -> Any:
+        """The single-threaded session (made on first use)."""
+        with self._lock:
+            if self._single is None:
+                self._single = self._session(1)
+            return self._single
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
@@ -178,17 +189,24 @@ class OnnxEncoder:
                 result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
             out[rows] = result
 
-        if len(batches) == 1:  # a question, or a few texts: every thread of the question session on it
-            run(batches[0], self.session)
+        if len(batches) == 1:  # a question, or a few texts
+            # Alone, it gets every thread of the question session; beside another it gets one thread, so questions
+            # answered at once do not each bring extra threads to contend for the cores.
+            with self._lock:
+                crowded = self._running > 0
+                self._running += 1
+            try:
+                run(batches[0], self._one_thread() if crowded else self.session)
+            finally:
+                with self._lock:
+                    self._running -= 1
             return out
-        if self._batch_session is None:
-            self._batch_session = self._session(1)
         if self.n_threads == 1:
             for rows in batches:
-                run(rows, self._batch_session)
+                run(rows, self._one_thread())
             return out
         with ThreadPoolExecutor(self.n_threads) as pool:
-            done = pool.map(run, batches, [self._batch_session] * len(batches))
+            done = pool.map(run, batches, [self._one_thread()] * len(batches))
             if progress:
                 from tqdm import tqdm
 

@@ -16,7 +16,7 @@ from embeddings.index import Index
 from embeddings.ingest import ingest
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, SEED, SEED_QUESTION
+from .conftest import DATA, PARAPHRASE, SEED, SEED_QUESTION
 
 pytestmark = pytest.mark.slow
 
@@ -127,8 +127,43 @@ def test_a_question_on_two_threads_gets_the_vector_of_one_thread(
     assert np.allclose(one.encode([SEED_QUESTION], query=True), two.encode([SEED_QUESTION], query=True), atol=1e-5)
     # Many batches run side by side on single-threaded runs, in a session of their own.
     assert np.allclose(one.encode(paragraphs), two.encode(paragraphs), atol=1e-5)
-    assert two._batch_session is not None and two._batch_session is not two.session
-    assert two._batch_session.get_session_options().intra_op_num_threads == 1
+    assert two._single is not None and two._single is not two.session
+    assert two._single.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_question_beside_another_runs_on_one_thread(real_encoder) -> None:
+    import threading
+
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    encoder = OnnxEncoder(real_encoder.name, real_encoder.folder, real_encoder.dim, question_threads=2)
+    alone = encoder.encode([PARAPHRASE], query=True)
+
+    class Held:
+        """A session that records its calls; the first waits until released (a question still running)."""
+
+        def __init__(self, session) -> None:
+            self.session, self.calls = session, 0
+            self.entered, self.release = threading.Event(), threading.Event()
+
+        def run(self, *args):
+            self.calls += 1
+            self.entered.set()
+            assert self.release.wait(60)
+            return self.session.run(*args)
+
+    encoder.session, encoder._single = Held(encoder.session), Held(encoder._one_thread())
+    encoder._single.release.set()
+    first = threading.Thread(target=encoder.encode, args=([SEED_QUESTION],))
+    first.start()
+    assert encoder.session.entered.wait(60)
+    beside = encoder.encode([PARAPHRASE], query=True)  # while the first question holds the two-thread session
+    encoder.session.release.set()
+    first.join(60)
+    assert (encoder.session.calls, encoder._single.calls) == (1, 1)
+    assert np.allclose(beside, alone, atol=1e-5)
+    encoder.encode([PARAPHRASE], query=True)  # alone again: every thread
+    assert (encoder.session.calls, encoder._single.calls) == (2, 1)
 
 
 def test_a_bad_thread_count_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
