@@ -31,6 +31,7 @@ from embeddings.errors import PressroomError
 from embeddings.index import CURRENT, KEYWORDS, MANIFEST, STORE, VECTORS, Index, build_vectors, vectors_kind
 from embeddings.ingest import ingest
 from embeddings.keywords import KeywordIndex
+from embeddings.onnx_encoder import OnnxEncoder
 from embeddings.store import Store
 
 from .bench_quality import MemoEncoder
@@ -269,8 +270,10 @@ def run(sizes: list[int], log: Callable[[str], None] = lambda _: None) -> dict:
             "torch_ingest_per_cpu_s": round(torch_n / torch_cpu, 1),
             "onnx_ingest_per_cpu_s": round(onnx_n / onnx_cpu, 1),
             "cpu_speedup": round(torch_cpu / torch_n / (onnx_cpu / onnx_n), 2),
-            "torch_question_encode_ms": _encode_ms(torch, questions), "onnx_question_encode_ms": _encode_ms(onnx,
-                                                                                                            questions),
+            # onnx_1_thread: the product encoder on one thread a question, what a worker of `serve --workers
+            # <cores>` gets
+            **_encode_ms({"torch": torch, "onnx": onnx, "onnx_1_thread": _one_thread(onnx)}, questions),
+            "onnx_question_threads": getattr(onnx, "question_threads", 1),
             "real_passages": real_n, "real_ingest_per_s": round(encode_rate, 1),
             "real_ingest_per_cpu_s": round(real_n / real_cpu, 1),
         }
@@ -328,14 +331,31 @@ def run(sizes: list[int], log: Callable[[str], None] = lambda _: None) -> dict:
                        f"and {os.getloadavg()[0]:.1f} after (other jobs share the CPU)"}
 
 
-def _encode_ms(encoder: Encoder, questions: list[str]) -> float:
-    times = []
+def _one_thread(encoder: Encoder) -> Encoder:
+    """``encoder`` running a question on one thread (itself if it already does, or is not an ONNX encoder)."""
+    if not isinstance(encoder, OnnxEncoder) or encoder.question_threads == 1:
+        return encoder
+    return OnnxEncoder(encoder.name, encoder.folder, encoder.dim, encoder.n_threads, question_threads=1)
+
+
+def _encode_ms(encoders: dict[str, Encoder], questions: list[str]) -> dict[str, float]:
+    """p50 wall and CPU milliseconds to encode one question alone, per encoder, taking turns question by question
+    so that all see the same load (CPU time counts every thread of this process: what the encoder costs whatever
+    else shares the machine)."""
+    wall: dict[str, list[float]] = {name: [] for name in encoders}
+    cpu: dict[str, list[float]] = {name: [] for name in encoders}
     for n, question in enumerate(questions[: WARMUP + 100]):
-        start = time.perf_counter()
-        encoder.encode([question], query=True)
-        if n >= WARMUP:
-            times.append(time.perf_counter() - start)
-    return round(_ms(times, 50), 2)
+        for name, encoder in encoders.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            encoder.encode([question], query=True)
+            if n >= WARMUP:
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - cpu_start)
+    out = {}
+    for name in encoders:
+        out[f"{name}_question_encode_ms"] = round(_ms(wall[name], 50), 2)
+        out[f"{name}_question_encode_cpu_ms"] = round(_ms(cpu[name], 50), 2)
+    return out
 
 
 def format_table(result: dict) -> str:
@@ -348,8 +368,10 @@ def format_table(result: dict) -> str:
         f"{b['onnx_ingest_per_cpu_s']} ({b['cpu_speedup']}x).",
         f"Whole real corpus ({b['real_passages']} passages), int8 ONNX: {b['real_ingest_per_s']}/s, "
         f"{b['real_ingest_per_cpu_s']} per CPU-second.",
-        f"Question encoding p50: torch {b['torch_question_encode_ms']} ms, "
-        f"int8 ONNX {b['onnx_question_encode_ms']} ms.",
+        f"Question encoding p50: torch {b['torch_question_encode_ms']} ms ({b['torch_question_encode_cpu_ms']} ms "
+        f"of CPU), int8 ONNX {b['onnx_question_encode_ms']} ms ({b['onnx_question_encode_cpu_ms']} ms of CPU, "
+        f"{b['onnx_question_threads']} threads a question); on one thread {b['onnx_1_thread_question_encode_ms']} ms "
+        f"({b['onnx_1_thread_question_encode_cpu_ms']} ms of CPU).",
         "",
         f"{'passages':>9} {'index':>17} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms':>7} {'short':>13} {'no enc':>13} "
         f"{'search':>7} "

@@ -11,7 +11,7 @@ from typing import Any
 
 from embeddings.encoder import DEFAULT_MODEL
 from embeddings.errors import PressroomError
-from embeddings.onnx_encoder import default_cache_dir
+from embeddings.onnx_encoder import default_cache_dir, threads
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 DATA_DIR = PROJECT_DIR / "data"
@@ -37,6 +37,9 @@ class Settings:
     concurrency: int = 4  # questions answered at once by the chat (Gradio's own default is 1)
     queue: int = 64  # questions waiting or running, per entry point; beyond it: 503, never a hang
     workers: int = 1  # answering processes, each with its own encoder, sharing one mapped copy of the index
+    # threads of the int8 ONNX encoder for one question (the encoder reads PRESSROOM_THREADS itself); None: the
+    # cores this process may use, divided among the answering processes (see worker_threads)
+    threads: int | None = None
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -72,12 +75,19 @@ class Settings:
                 f"workers must be between 1 and {MAX_WORKERS} (got {self.workers}); more than one per CPU core "
                 f"does not help (this machine has {os.cpu_count()})."
             )
+        if self.threads is not None and not 1 <= self.threads <= 64:
+            raise PressroomError(f"threads must be between 1 and 64 (got {self.threads}).")
         for origin in self.origins:
             if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
                 raise PressroomError(
                     f"origins must be like https://news.example.org (scheme and host, no path); got {origin!r}."
                 )
         return self
+
+
+def worker_threads(settings: Settings) -> int:
+    """Threads each answering process gives one question: the setting, else the cores divided among workers."""
+    return settings.threads or max(1, threads() // settings.workers)
 
 
 def check_k(k: object) -> int:
@@ -95,7 +105,7 @@ def check_k(k: object) -> int:
 def _convert(name: str, value: Any, where: str) -> Any:
     if name in ("index", "data", "cache"):
         return Path(value).expanduser()
-    if name in ("k", "port", "concurrency", "queue", "workers"):
+    if name in ("k", "port", "concurrency", "queue", "workers", "threads"):
         try:
             return int(value)
         except (TypeError, ValueError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import socket
 import struct
@@ -37,12 +38,13 @@ from starlette.concurrency import run_in_threadpool
 
 from embeddings.errors import PressroomError
 from embeddings.index import exists
+from embeddings.onnx_encoder import THREADS_VARIABLE
 from embeddings.records import Kind, Paragraph
 from embeddings.store import Answer, AnswerFilter
 
 from .conversation import Query
 from .retrieval import Hit, Reply, Retriever, make_filter
-from .settings import Settings
+from .settings import Settings, worker_threads
 
 HEADER = struct.Struct(">cI")  # kind, body length
 AS_JSON = b"J"  # question → the JSON of /api/ask; answer: that JSON
@@ -322,9 +324,12 @@ class WorkerPool:
                 ours.close()
                 raise Unavailable("The server is stopping.")
             s = self.settings
+            # Each worker's encoder gets its share of the cores, so N workers never run more threads than cores.
+            env = {**os.environ, THREADS_VARIABLE: str(worker_threads(s))}
             process = subprocess.Popen(
                 [sys.executable, "-m", "assistant.workers", "--fd", str(theirs.fileno()), "--index", str(s.index),
-                 "--data", str(s.data), "--model", s.model], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+                 "--data", str(s.data), "--model", s.model], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                env=env)
             worker = self._slots[slot] = _Worker(slot, process, ours)
         return worker
 

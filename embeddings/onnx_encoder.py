@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,9 +26,16 @@ import numpy as np
 from .encoder import ABSTAIN_BELOW
 from .errors import PressroomError
 
-RECIPE = 2  # bump when the export or quantisation changes: a new cache folder is made (2: fused, all int8)
+# Bump when the export or quantisation changes: a new cache folder is made (2: fused; 3: layer norms unfused,
+# attention int8).
+RECIPE = 3
 MIN_COSINE = 0.99  # mean cosine to the torch model on SAMPLE, checked at export
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); tokenizer.json says 128
+# onnxruntime 1.32's CPU SkipLayerNormalization takes 110 µs on a 53-token question's 53x384 floats where Add +
+# LayerNormalization take 20 µs: the export leaves them apart and the session must not fuse them again.
+SLOW_FUSIONS = ["SkipLayerNormFusion"]
+# Operators quantised to int8, tried in order until the export is within MIN_COSINE of torch on SAMPLE.
+QUANTISED = (("MatMul", "Attention"), ("MatMul",))
 BATCH = 16  # measured: 16 beats 32 and 64 on 2 cores (less padding, cache-friendly)
 
 # Press-conference-like texts of varied length for the export check (short questions to long answers).
@@ -66,6 +74,9 @@ def cache_dir() -> Path:
     return default_cache_dir()
 
 
+THREADS_VARIABLE = "PRESSROOM_THREADS"
+
+
 def threads() -> int:
     """Batches encoded side by side: the cores this process may use, at most 4 (more only adds contention)."""
     try:
@@ -73,6 +84,20 @@ def threads() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, 4))
+
+
+def default_question_threads() -> int:
+    """Threads that run one question: $PRESSROOM_THREADS, else the cores this process may use (``threads()``).
+
+    `pressroom serve --workers N` sets it to cores // N for each answering process, so N workers never ask for
+    more threads than there are cores.
+    """
+    raw = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not raw:
+        return threads()
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise PressroomError(f"{THREADS_VARIABLE} must be a whole number between 1 and 64 (got {raw!r}).")
+    return int(raw)
 
 
 class OnnxEncoder:
@@ -87,7 +112,7 @@ class OnnxEncoder:
     abstain_below = ABSTAIN_BELOW
 
     def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
-                 query_prefix: str = "", max_tokens: int = MAX_TOKENS) -> None:
+                 query_prefix: str = "", max_tokens: int = MAX_TOKENS, question_threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
         if pooling not in ("graph", "cls"):
@@ -97,30 +122,44 @@ class OnnxEncoder:
         self.folder = folder
         self.pooling = pooling
         self.query_prefix = query_prefix  # prepended to questions only (bge's retrieval instruction)
-        self.n_threads = n_threads or threads()
+        self.n_threads = n_threads or threads()  # batches encoded side by side, one thread each
+        # threads of a lone batch (a question, or a few texts); by default $PRESSROOM_THREADS or every core
+        self.question_threads = question_threads or default_question_threads()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
-        self.session = self._session()
+        self.session = self._session(self.question_threads)
+        # Batches side by side, and a question that arrives while another runs, take one thread each: a session of
+        # its own, made when first needed.
+        self._single: Any = self.session if self.question_threads == 1 else None
+        self._lock = threading.Lock()
+        self._running = 0  # lone batches (questions) being encoded now
         self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
 
-    def _session(self) -> Any:
-        """One single-threaded session, shared: a question runs on one thread, a large input's batches run on
-        ``n_threads`` threads side by side (a session may be run from several threads at once).
+    def _session(self, n_threads: int) -> Any:
+        """A session running each call on ``n_threads`` threads; several threads may call it at once.
 
-        Measured on 2 cores shared with other jobs: a single question takes 7 ms on one thread and 17–32 ms on
-        two (the threads wait for each other); for 320 answers, two batches at a time on one thread each encode
-        ~8 % more passages per CPU-second than one batch at a time on two threads. Idle threads sleep instead of
-        spinning, so server workers and ingest do not steal each other's cores.
+        Idle threads sleep instead of spinning, so server workers and ingest do not steal each other's cores.
+        Measured on 2 cores shared with other jobs, 480 answers: two batches at a time on one thread each encode
+        84 passages per CPU-second and 53-58/s, one batch at a time on two threads 72 per CPU-second and 44-55/s;
+        so a large input's batches go side by side on single-threaded runs.
         """
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = n_threads
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=SLOW_FUSIONS)
+
+    def _one_thread(self) -> Any:
+        """The single-threaded session (made on first use)."""
+        with self._lock:
+            if self._single is None:
+                self._single = self._session(1)
+            return self._single
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
@@ -135,7 +174,7 @@ class OnnxEncoder:
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
 
-        def run(rows: np.ndarray) -> None:
+        def run(rows: np.ndarray, session: Any) -> None:
             width = max(len(encodings[i].ids) for i in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -144,18 +183,30 @@ class OnnxEncoder:
                 ids[j, :n] = encodings[i].ids
                 mask[j, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            result = self.session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
             if self.pooling == "cls":
                 result = result[:, 0]
                 result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
             out[rows] = result
 
-        if len(batches) == 1 or self.n_threads == 1:
+        if len(batches) == 1:  # a question, or a few texts
+            # Alone, it gets every thread of the question session; beside another it gets one thread, so questions
+            # answered at once do not each bring extra threads to contend for the cores.
+            with self._lock:
+                crowded = self._running > 0
+                self._running += 1
+            try:
+                run(batches[0], self._one_thread() if crowded else self.session)
+            finally:
+                with self._lock:
+                    self._running -= 1
+            return out
+        if self.n_threads == 1:
             for rows in batches:
-                run(rows)
+                run(rows, self._one_thread())
             return out
         with ThreadPoolExecutor(self.n_threads) as pool:
-            done = pool.map(run, batches)
+            done = pool.map(run, batches, [self._one_thread()] * len(batches))
             if progress:
                 from tqdm import tqdm
 
@@ -212,6 +263,7 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from transformers import AutoModel
 
     class Pooled(torch.nn.Module):
@@ -228,8 +280,11 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
             pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
+    encoder = reference()
+    dim = int(encoder.dim)  # type: ignore[attr-defined]
+    expected = encoder.encode(SAMPLE)  # type: ignore[attr-defined]
     # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
-    # operator (and the embeddings, layer norms and GELU into theirs); torch's SDPA export is left unfused.
+    # operator (and the embeddings and GELU into theirs); torch's SDPA export is left unfused.
     transformer = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
     model = Pooled(transformer)
     dummy = torch.ones((2, 16), dtype=torch.long)
@@ -246,26 +301,32 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
         torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(stage / "float.onnx"),
                           input_names=list(inputs), output_names=["embedding"],
                           dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17, dynamo=False)
+        # Layer norms stay apart from their residual Add: fused, onnxruntime's CPU kernel is 5x slower (SLOW_FUSIONS).
+        fusions = FusionOptions("bert")
+        fusions.enable_skip_layer_norm = False
         fused = optimizer.optimize_model(str(stage / "float.onnx"), model_type="bert", opt_level=1,
                                          num_heads=transformer.config.num_attention_heads,
-                                         hidden_size=transformer.config.hidden_size)
+                                         hidden_size=transformer.config.hidden_size, optimization_options=fusions)
         fused.save_model_to_file(str(stage / "float.onnx"))
-        # Every matrix product int8, per channel (per tensor loses too much: mean cosine 0.95). Measured on 49-token
-        # questions (the benchmark's median), fusion + all-int8 takes 6.1 ms of CPU against 7.6 ms for the unfused
-        # graph with three float layers (recipe 1), at mean cosine 0.9945 to torch on real questions and answers.
-        quantize_dynamic(str(stage / "float.onnx"), str(stage / "model.onnx"), op_types_to_quantize=["MatMul"],
-                         weight_type=QuantType.QInt8, per_channel=True,
-                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+        # Every matrix product int8 with u8 activations and s8 weights (avx512_vnni's dot product), per channel (per
+        # tensor loses too much: mean cosine 0.95), the attention's Q/K/V projection included (QAttention: recipe 2
+        # left it float). On 53-token questions (the benchmark's median) this takes 5.3 ms of CPU against 8.4 ms
+        # for recipe 2; batches of answers encode 84 against 57 passages per CPU-second; mean cosine to torch on
+        # 200 real questions and 200 answers 0.9943 (recipe 2: 0.9955). A model whose int8 attention strays below
+        # MIN_COSINE on SAMPLE (a tuned MiniLM: 0.9888) keeps its attention float; export.json records which.
+        shutil.copy(model_path / "tokenizer.json", stage / "tokenizer.json")
+        for op_types in QUANTISED:
+            quantize_dynamic(str(stage / "float.onnx"), str(stage / "model.onnx"), op_types_to_quantize=list(op_types),
+                             weight_type=QuantType.QInt8, per_channel=True,
+                             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT})
+            cosines = (OnnxEncoder("check", stage, dim).encode(SAMPLE) * expected).sum(1)
+            if float(cosines.mean()) >= MIN_COSINE:
+                break
     (stage / "float.onnx").unlink()
-    shutil.copy(model_path / "tokenizer.json", stage / "tokenizer.json")
-    encoder = reference()
-    dim = int(encoder.dim)  # type: ignore[attr-defined]
-    quantised = OnnxEncoder("check", stage, dim).encode(SAMPLE)
-    cosines = (quantised * encoder.encode(SAMPLE)).sum(1)  # type: ignore[attr-defined]
     if float(cosines.mean()) < MIN_COSINE:
         raise PressroomError(
             f"The int8 ONNX export differs from the torch model (mean cosine {cosines.mean():.4f} < {MIN_COSINE}); "
             "use --model all-MiniLM-L6-v2-torch and report this."
         )
-    return {"recipe": RECIPE, "dim": dim, "mean_cosine": round(float(cosines.mean()), 5),
+    return {"recipe": RECIPE, "dim": dim, "quantised": list(op_types), "mean_cosine": round(float(cosines.mean()), 5),
             "min_cosine": round(float(cosines.min()), 5), "sample": len(SAMPLE)}

@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from assistant.retrieval import Retriever
-from assistant.settings import Settings
+from assistant.settings import Settings, worker_threads
 from assistant.workers import reply_from_wire, reply_to_wire
 from embeddings.errors import PressroomError
+from embeddings.onnx_encoder import threads
 from embeddings.store import AnswerFilter
 
 from .conftest import PARAPHRASE, SEED_QUESTION, Server, free_port, run_cli
@@ -70,6 +71,8 @@ def ask(server: Server, question: str, **params) -> httpx.Response:
     ({"workers": "0"}, {}, "workers must be between 1 and 32 (got 0)"),
     ({"workers": "33"}, {}, "workers must be between 1 and 32 (got 33)"),
     ({}, {"PRESSROOM_WORKERS": "two"}, "PRESSROOM_WORKERS must be a whole number (got 'two')"),
+    ({}, {"PRESSROOM_THREADS": "0"}, "threads must be between 1 and 64 (got 0)"),
+    ({}, {"PRESSROOM_THREADS": "two"}, "PRESSROOM_THREADS must be a whole number (got 'two')"),
 ])
 def test_workers_setting_is_checked(flags: dict, env: dict, message: str) -> None:
     with pytest.raises(PressroomError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -80,6 +83,14 @@ def test_workers_setting_from_env_and_flag() -> None:
     assert Settings.load({}).workers == 1
     assert Settings.load({"PRESSROOM_WORKERS": "2"}).workers == 2
     assert Settings.load({"PRESSROOM_WORKERS": "2"}, workers="3").workers == 3
+
+
+def test_workers_share_the_cores_between_their_encoders() -> None:
+    cores = threads()
+    assert worker_threads(Settings.load({})) == cores  # one process answers: every core for a question
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "2"})) == max(1, cores // 2)
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "32"})) == 1
+    assert worker_threads(Settings.load({"PRESSROOM_WORKERS": "2", "PRESSROOM_THREADS": "3"})) == 3
 
 
 def test_serve_with_a_bad_worker_count_is_one_sentence(served_index: Path) -> None:
@@ -117,6 +128,9 @@ def test_two_workers_are_two_processes(two_workers: Server) -> None:
     assert len(kids) == 2
     for pid in kids:
         assert b"assistant.workers" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        # each encoder runs a question on its share of the cores (not every core in every worker)
+        share = f"PRESSROOM_THREADS={max(1, threads() // 2)}".encode()
+        assert share in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
