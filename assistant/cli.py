@@ -427,6 +427,10 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+    if report.tuned_abstention:
+        a = report.tuned_abstention
+        click.echo(f"Tuned model's abstention below {a.threshold}: {a.refused:.1%} of the off-topic questions get "
+                   f"no answer; Recall@1 lost: {a.lost_r1:.3f}")
     if report.rewordings:
         r = report.rewordings
         click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")
