@@ -370,7 +370,8 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 @click.option("--off-topic", "off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+              help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned (and, "
+                   "with --off-topic, its abstention at its own threshold).")
 @click.option("--compare", default="", metavar="LIST",
               help="Add, comma-separated: bge-small, mpnet (dense-X and pressroom-X with that model), rerank "
                    "(pressroom+rerank and pressroom+blend: the cross-encoder over Press Room's top 20).")
