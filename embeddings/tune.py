@@ -40,7 +40,7 @@ EPOCHS, LEARNING_RATE = 4, 5e-5
 # Also tried on that slice (2026-11-29, one seed, fused R@1 / MRR@10; 1 question = 0.006): the fusion weight
 # 0.05-0.3 for the tuned model, 0.346-0.372 / 0.457-0.486 with no trend across two runs, so FUSION_WEIGHT stays;
 # WiSE-FT (weights 0.7 tuned + 0.3 base) 0.365 / 0.482 against 0.359 / 0.479 tuned alone, not kept; the symmetric
-# loss (answer→question as well) 0.359 / 0.472, not kept.
+# loss (answer→question as well) 0.359 / 0.472 and GISTEmbedLoss guided by the base model 0.340 / 0.460, not kept.
 # Tuning pulls every question towards the answers, off-topic ones too: on that slice, the best fused score of an
 # off-topic question (tests/data/off_topic_questions.txt) rose from 0.315 to 0.371 at the 95th percentile, so the
 # base model's ABSTAIN_BELOW (0.34) refused only 92.5 % of them. Refused / R@1 lost on the slice's questions:
