@@ -112,6 +112,7 @@ class QualityReport:
     methods: dict[str, dict[str, float]]
     steps: dict[str, dict[str, float]] | None = None  # tune split, each step of Press Room's ranking added in turn
     abstention: Abstention | None = None
+    tuned_abstention: Abstention | None = None  # the tuned model's own threshold (its manifest's), same questions
     rewordings: Rewordings | None = None
     chinese: CrossLingual | None = None  # the same questions in Chinese and English, multilingual model
 
@@ -122,6 +123,8 @@ class QualityReport:
             out["steps"] = self.steps
         if self.abstention is not None:
             out["abstention"] = vars(self.abstention)
+        if self.tuned_abstention is not None:
+            out["abstention-tuned"] = vars(self.tuned_abstention)
         if self.rewordings is not None:
             out["rewordings"] = {"n": self.rewordings.n, "pairs": self.rewordings.pairs,
                                  "methods": self.rewordings.methods, "off_topic_refused": self.rewordings.refused}
@@ -301,12 +304,15 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 say(f"Asking {len(questions)} questions: {name}…")
                 runs[name] = _timed(questions, rank, gold)
                 methods[name] = runs[name].metrics()
+            tuned_abstention = None
             if tuned is not None:
                 say(f"Encoding the answers with {tuned.name} and asking {len(questions)} questions…")
                 with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tuned_tmp:
                     tuned_index = build_index(pairs, Path(tuned_tmp) / "index", MemoEncoder(tuned), path)
                     try:
                         run = _timed(questions, _pressroom(Retriever(tuned_index, tuned)), gold)
+                        if off_topic:
+                            tuned_abstention = _abstention(tuned_index, tuned, questions, gold, run, off_topic)
                     finally:
                         tuned_index.close()
                 methods["pressroom-tuned"] = run.metrics()
@@ -321,12 +327,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             abstention = None
             if off_topic:
                 say(f"Asking {len(off_topic)} off-topic questions…")
-                refused = sum(not product.search(q, 1) for q in off_topic) / len(off_topic)
-                always = Retriever(index, encoder, abstain_below=-math.inf)
-                lost = sum(1 for q, g, r in zip(questions, gold, runs["pressroom"].ranks, strict=True)
-                           if r is None and _pressroom(always)(q)[:1] == [g])
-                abstention = Abstention(encoder.abstain_below, len(off_topic), round(refused, 3),
-                                        round(lost / len(questions), 3))
+                abstention = _abstention(index, encoder, questions, gold, runs["pressroom"], off_topic)
             step_table = _steps(split_pairs(pairs, "tune"), index, encoder, "rerank" in compare) if steps else None
             keyed = None
             if reworded:
@@ -341,7 +342,18 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         finally:
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
-                         methods=methods, steps=step_table, abstention=abstention, rewordings=keyed, chinese=cross)
+                         methods=methods, steps=step_table, abstention=abstention,
+                         tuned_abstention=tuned_abstention, rewordings=keyed, chinese=cross)
+
+
+def _abstention(index: Index, encoder: Encoder, questions: Sequence[str], gold: Sequence[str], run: Run,
+                off_topic: Sequence[str]) -> Abstention:
+    """How ``encoder``'s own threshold does on ``index``: off-topic questions refused, and real questions whose
+    right answer would have come first yet were refused (``run`` is the ranking with that threshold)."""
+    refused = sum(not Retriever(index, encoder).search(q, 1) for q in off_topic) / len(off_topic)
+    always = _pressroom(Retriever(index, encoder, abstain_below=-math.inf))
+    lost = sum(1 for q, g, r in zip(questions, gold, run.ranks, strict=True) if r is None and always(q)[:1] == [g])
+    return Abstention(encoder.abstain_below, len(off_topic), round(refused, 3), round(lost / len(questions), 3))
 
 
 def read_pair_lines(path: Path, pairs: Sequence[QAPair], what: str = "rewording") -> list[tuple[QAPair, str]]:

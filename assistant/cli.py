@@ -370,7 +370,8 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 @click.option("--off-topic", "off_topic", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Questions with no answer in FILE, one a line: report how many get none.")
 @click.option("--tuned", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned.")
+              help="A model folder from `pressroom tune FILE --split tune`: adds the method pressroom-tuned (and, "
+                   "with --off-topic, its abstention at its own threshold).")
 @click.option("--compare", default="", metavar="LIST",
               help="Add, comma-separated: bge-small, mpnet (dense-X and pressroom-X with that model), rerank "
                    "(pressroom+rerank and pressroom+blend: the cross-encoder over Press Room's top 20).")
@@ -427,6 +428,10 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         a = report.abstention
         click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
                    f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+    if report.tuned_abstention:
+        a = report.tuned_abstention
+        click.echo(f"Tuned model's abstention below {a.threshold}: {a.refused:.1%} of the off-topic questions get "
+                   f"no answer; Recall@1 lost: {a.lost_r1:.3f}")
     if report.rewordings:
         r = report.rewordings
         click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")

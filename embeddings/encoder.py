@@ -253,9 +253,19 @@ def _tuned(folder: Path) -> Encoder:
     """A model folder written by `pressroom tune`; its manifest's name (base model + weights hash) is recorded
     in the indexes it builds, so an index is never searched with other weights."""
     try:
-        name = json.loads((folder / TUNED_MANIFEST).read_text("utf-8"))["name"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        manifest = json.loads((folder / TUNED_MANIFEST).read_text("utf-8"))
+        name = manifest["name"]
+        # Tuning stretches the cosines, so a tuned model carries its own threshold (older manifests: the base's).
+        abstain_below = float(manifest.get("abstain_below", ABSTAIN_BELOW))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PressroomError(f"{folder / TUNED_MANIFEST} is unreadable ({exc}); tune the model again.") from exc
+    encoder = _tuned_backend(folder, str(name))
+    encoder.abstain_below = abstain_below
+    return encoder
+
+
+def _tuned_backend(folder: Path, name: str) -> Encoder:
+    """The tuned model as int8 ONNX if onnxruntime is installed and the export checks out, else on torch."""
 
     def torch() -> Encoder:
         return SentenceTransformerEncoder(str(name), str(folder))

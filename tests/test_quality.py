@@ -263,7 +263,7 @@ def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
 def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
     from assistant.retrieval import Retriever
     from embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
-    from embeddings.tune import fine_tune
+    from embeddings.tune import TUNED_ABSTAIN_BELOW, fine_tune
 
     pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
         ["trade talks", "arms sales", "the Africa visit", "the typhoon", "EU trade"], TINY, strict=True)]
@@ -271,6 +271,8 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     assert tuned.name.startswith(DEFAULT_MODEL + "-tuned-") and tuned.pairs == 5
     encoder = load_encoder(str(tmp_path / "model"))
     assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
+    # The tuned model's own threshold, from its manifest; the default model keeps its own.
+    assert encoder.abstain_below == tuned.abstain_below == TUNED_ABSTAIN_BELOW != load_encoder().abstain_below
     assert encoder.backend == "onnx-int8"  # like the default model, exported and checked against its torch weights
     import logging  # the export silences its libraries' logs without leaving a handler on a closed stream
 
@@ -284,5 +286,15 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
         Index.open(tmp_path / "ix", model=DEFAULT_MODEL)
     hits = Retriever(Index.open(tmp_path / "ix", model=encoder.name), encoder).search(PARAPHRASE, 1)
     assert hits and hits[0].answer.speaker == "Gu Jun"
+    from assistant.bench_quality import run_quality  # pressroom-tuned, and its abstention at its own threshold
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"question": q, "answer": a, "date": f"2024-01-0{i + 1}"}) + "\n"
+                          for i, (q, a) in enumerate(pairs)), "utf-8")
+    report = run_quality(qa, load_encoder(), split="all", off_topic=OFF_TOPIC[:20], tuned=encoder)
+    assert report.methods["pressroom-tuned"]["R@10"] == 1.0  # five answers, none refused: every one in the top 10
+    a = report.tuned_abstention
+    assert a is not None and a.threshold == TUNED_ABSTAIN_BELOW and a.off_topic == 20 and a.lost_r1 == 0
+    assert report.to_json()["abstention-tuned"]["threshold"] == TUNED_ABSTAIN_BELOW
     with pytest.raises(PressroomError, match="not empty"):
         fine_tune(pairs, tmp_path / "model", progress=False)
