@@ -198,6 +198,7 @@ class MemoEncoder:
     def __init__(self, encoder: Encoder) -> None:
         self.encoder = encoder
         self.name, self.dim, self.abstain_below = encoder.name, encoder.dim, encoder.abstain_below
+        self.question_key_margin = encoder.question_key_margin
         self.memo: dict[tuple[str, bool], np.ndarray] = {}  # (text, as a query)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:

@@ -33,12 +33,6 @@ CANDIDATES_PER_ANSWER = 8  # keys (paragraphs and questions) fetched per answer 
 # weight: on Chinese translations of tune-split questions (tests/data/questions_zh_tune.tsv, multilingual-e5-small)
 # R@5 was .317 with vectors alone, .585 at w = 0.1, 0.15 and 0.2, .561 at 0.3-0.6.
 FUSION_WEIGHT = 0.15
-# A journalist's question is question-shaped like any off-topic question ("How cold does it get in Moscow in
-# January?" scores 0.60 against "How many tourists does the city expect this winter?"), so a question key alone must
-# score this much more to answer. Off-topic questions refused (tests/data/off_topic_questions.txt) with question keys
-# at +0: 90.4 % against the benchmark's answers and questions, 88.6 % against the shipped transcripts; at +0.15:
-# 96.9 % and 95.6 % (no higher margin up to +0.2 refused more). Not one short rewording lost its answer up to +0.25.
-QUESTION_KEY_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -165,6 +159,7 @@ class Retriever:
         self.fusion_weight = fusion_weight  # 0: vectors only
         # No official answer below this fused score: the model's own threshold unless given; -inf: always answer.
         self.abstain_below = encoder.abstain_below if abstain_below is None else abstain_below
+        self.question_key_margin = encoder.question_key_margin
         self.strip = strip  # strip courtesies and framing before searching
         # A generation never changes, so the rows a filter admits are computed once per filter, not per question.
         self._positions = lru_cache(maxsize=256)(index.store.positions)
@@ -222,7 +217,7 @@ class Retriever:
 
         An answer scores as its best key: one of its paragraphs or a journalist's question it replied to. None
         when nothing is on the subject (no paragraph scores ``abstain_below``, no question that plus
-        QUESTION_KEY_MARGIN).
+        the model's ``question_key_margin``).
         """
         k = check_k(k)
         text = clean_question(question)
@@ -237,7 +232,7 @@ class Retriever:
         if not len(scores) or scores[0] < self.abstain_below:
             return []
         keys = self.index.store.keys_at(positions.tolist())
-        if not any(score >= self.abstain_below + (QUESTION_KEY_MARGIN if keys[pos][1] == QUESTION_KEY else 0)
+        if not any(score >= self.abstain_below + (self.question_key_margin if keys[pos][1] == QUESTION_KEY else 0)
                    for score, pos in zip(scores.tolist(), positions.tolist(), strict=True)):
             return []
         best: dict[str, float] = {}  # answer -> max score over its keys (paragraphs and questions)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .encoder import ABSTAIN_BELOW
+from .encoder import ABSTAIN_BELOW, QUESTION_KEY_MARGIN
 from .errors import PressroomError
 
 # Bump when the export or quantisation changes: a new cache folder is made (2: fused; 3: layer norms unfused,
@@ -110,6 +110,7 @@ class OnnxEncoder:
 
     backend = "onnx-int8"
     abstain_below = ABSTAIN_BELOW
+    question_key_margin = QUESTION_KEY_MARGIN
 
     def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
                  query_prefix: str = "", max_tokens: int = MAX_TOKENS, question_threads: int | None = None) -> None:

@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pytest
 
-from embeddings.encoder import ABSTAIN_BELOW
+from embeddings.encoder import ABSTAIN_BELOW, QUESTION_KEY_MARGIN
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -39,6 +39,7 @@ class FakeEncoder:
     name = "fake-bow-64"
     dim = 64
     abstain_below = ABSTAIN_BELOW
+    question_key_margin = QUESTION_KEY_MARGIN
 
     def __init__(self) -> None:
         self.calls = 0
