@@ -31,6 +31,17 @@ SEED_QUESTION = (
     "play a pivotal role? What are the plans for integrating resources? Thank you."
 )
 PARAPHRASE = "How will Shanghai lead the integration of the Yangtze River Delta?"
+BENCH = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"  # the Q&A benchmark, read from ../shared at run time
+REWORDINGS = DATA / "rewordings.tsv"
+ZH = DATA / "questions_zh.tsv"
+
+
+def _lines(path: Path) -> list[str]:
+    return [q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
+
+
+OFF_TOPIC = _lines(DATA / "off_topic_questions.txt")
+OFF_TOPIC_ZH = _lines(DATA / "off_topic_questions_zh.txt")
 
 
 class FakeEncoder:
@@ -93,6 +104,18 @@ def real_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
     report = ingest([sources], folder / "index", real_encoder)
     assert report.ok and report.passages > 0
     return folder / "index"
+
+
+@pytest.fixture(scope="session")
+def bench_report(real_encoder):
+    """`pressroom bench quality` on the benchmark's test split with every protocol (off-topic, rewordings,
+    Chinese), run once: each protocol's tests read their part. Skips without the benchmark data."""
+    if not BENCH.exists():
+        pytest.skip(f"benchmark data not found at {BENCH}")
+    from assistant.bench_quality import run_quality
+
+    return run_quality(BENCH, real_encoder, split="test", off_topic=OFF_TOPIC, rewordings=REWORDINGS, chinese=ZH,
+                       chinese_off_topic=OFF_TOPIC_ZH)
 
 
 @pytest.fixture(scope="session")

@@ -18,11 +18,7 @@ from embeddings.ingest import ingest
 from embeddings.keywords import K1, B, KeywordIndex, tokenize
 from embeddings.qa import QAPair
 
-from .conftest import DATA, PARAPHRASE, ROOT, SEED_QUESTION, FakeEncoder, run_cli
-
-BENCH = ROOT.parent / "shared" / "bench" / "mfa_qa.jsonl"
-REWORDINGS = DATA / "rewordings.tsv"
-OFF_TOPIC = [q.strip() for q in (DATA / "off_topic_questions.txt").read_text("utf-8").splitlines() if q.strip()]
+from .conftest import BENCH, OFF_TOPIC, PARAPHRASE, REWORDINGS, SEED_QUESTION, FakeEncoder, run_cli
 
 TINY = [
     "The spokesperson said the talks on trade were constructive and both sides agreed to continue the talks.",
@@ -151,15 +147,6 @@ def test_off_topic_questions_get_no_answer(retriever) -> None:
                                       "How will China attract foreign investment?", "sci-tech innovation"])
 def test_questions_on_the_corpus_are_still_answered(retriever, question: str) -> None:
     assert retriever.search(question, 3)
-
-
-@pytest.fixture(scope="module")
-def bench_report(real_encoder):
-    if not BENCH.exists():
-        pytest.skip(f"benchmark data not found at {BENCH}")
-    from assistant.bench_quality import run_quality
-
-    return run_quality(BENCH, real_encoder, split="test", off_topic=OFF_TOPIC, rewordings=REWORDINGS)
 
 
 @pytest.mark.slow
