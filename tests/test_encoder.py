@@ -125,10 +125,11 @@ def test_a_question_on_two_threads_gets_the_vector_of_one_thread(
     assert one.session.get_session_options().intra_op_num_threads == 1
     assert two.session.get_session_options().intra_op_num_threads == 2
     assert np.allclose(one.encode([SEED_QUESTION], query=True), two.encode([SEED_QUESTION], query=True), atol=1e-5)
-    # Many batches run side by side on single-threaded runs, in a session of their own.
+    # Many batches run side by side on single-threaded runs, each thread in a session of its own.
     assert np.allclose(one.encode(paragraphs), two.encode(paragraphs), atol=1e-5)
-    assert two._single is not None and two._single is not two.session
-    assert two._single.get_session_options().intra_op_num_threads == 1
+    assert len(two._singles) == 2 and two.session not in two._singles and two._singles[0] is not two._singles[1]
+    assert [s.get_session_options().intra_op_num_threads for s in two._singles] == [1, 1]
+    assert one._singles[0] is one.session  # a single-threaded question session doubles as the first
 
 
 def test_a_question_beside_another_runs_on_one_thread(real_encoder) -> None:
@@ -152,18 +153,19 @@ def test_a_question_beside_another_runs_on_one_thread(real_encoder) -> None:
             assert self.release.wait(60)
             return self.session.run(*args)
 
-    encoder.session, encoder._single = Held(encoder.session), Held(encoder._one_thread())
-    encoder._single.release.set()
+    encoder.session, single = Held(encoder.session), Held(encoder._one_thread()[0])
+    encoder._singles = [single]
+    single.release.set()
     first = threading.Thread(target=encoder.encode, args=([SEED_QUESTION],))
     first.start()
     assert encoder.session.entered.wait(60)
     beside = encoder.encode([PARAPHRASE], query=True)  # while the first question holds the two-thread session
     encoder.session.release.set()
     first.join(60)
-    assert (encoder.session.calls, encoder._single.calls) == (1, 1)
+    assert (encoder.session.calls, single.calls) == (1, 1)
     assert np.allclose(beside, alone, atol=1e-5)
     encoder.encode([PARAPHRASE], query=True)  # alone again: every thread
-    assert (encoder.session.calls, encoder._single.calls) == (2, 1)
+    assert (encoder.session.calls, single.calls) == (2, 1)
 
 
 def test_a_bad_thread_count_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
