@@ -132,7 +132,7 @@ class OnnxEncoder:
         self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
         self.session = self._session(self.question_threads)
         # Batches side by side each run in a single-threaded session of their own, made when first needed; the
-        # first one also takes a question that arrives while another runs.
+        # first one also takes a question that arrives while another runs (the question session, if single-threaded).
         self._singles: list[Any] = [self.session] if self.question_threads == 1 else []
         self._lock = threading.Lock()
         self._running = 0  # lone batches (questions) being encoded now
@@ -156,16 +156,12 @@ class OnnxEncoder:
         return ort.InferenceSession(str(self.folder / "model.onnx"), options, providers=["CPUExecutionProvider"],
                                     disabled_optimizers=SLOW_FUSIONS)
 
-    def _one_thread(self, count: int = 1) -> list[Any]:
-        """``count`` single-threaded sessions (made on first use).
-
-        One per thread: two threads sharing one session encoded ~4 % fewer passages per CPU-second (its memory
-        arena is shared), for ~50 MB more memory per session while an ingest runs.
-        """
+    def _one_thread(self) -> Any:
+        """The first single-threaded session (made on first use)."""
         with self._lock:
-            while len(self._singles) < count:
+            if not self._singles:
                 self._singles.append(self._session(1))
-            return self._singles[:count]
+            return self._singles[0]
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
@@ -202,28 +198,37 @@ class OnnxEncoder:
                 crowded = self._running > 0
                 self._running += 1
             try:
-                run(batches[0], self._one_thread()[0] if crowded else self.session)
+                run(batches[0], self._one_thread() if crowded else self.session)
             finally:
                 with self._lock:
                     self._running -= 1
             return out
-        sessions = self._one_thread(min(self.n_threads, len(batches)))
-        if len(sessions) == 1:
+        workers = min(self.n_threads, len(batches))
+        if workers == 1:
             for rows in batches:
-                run(rows, sessions[0])
+                run(rows, self._one_thread())
             return out
-        free: queue.SimpleQueue[Any] = queue.SimpleQueue()  # as many sessions as threads: one is always free
-        for session in sessions:
-            free.put(session)
+        # One session per thread: two threads sharing one encoded ~4 % fewer passages per CPU-second (one memory
+        # arena), for ~50 MB more memory per session while an ingest runs. A thread that finds every session busy
+        # makes its own (~0.1 s) while the others already encode.
+        free: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        with self._lock:
+            for session in self._singles[:workers]:
+                free.put(session)
 
         def step(rows: np.ndarray) -> None:
-            session = free.get()
+            try:
+                session = free.get_nowait()
+            except queue.Empty:
+                session = self._session(1)
+                with self._lock:
+                    self._singles.append(session)
             try:
                 run(rows, session)
             finally:
                 free.put(session)
 
-        with ThreadPoolExecutor(len(sessions)) as pool:
+        with ThreadPoolExecutor(workers) as pool:
             done = pool.map(step, batches)
             if progress:
                 from tqdm import tqdm

@@ -127,8 +127,8 @@ def test_a_question_on_two_threads_gets_the_vector_of_one_thread(
     assert np.allclose(one.encode([SEED_QUESTION], query=True), two.encode([SEED_QUESTION], query=True), atol=1e-5)
     # Many batches run side by side on single-threaded runs, each thread in a session of its own.
     assert np.allclose(one.encode(paragraphs), two.encode(paragraphs), atol=1e-5)
-    assert len(two._singles) == 2 and two.session not in two._singles and two._singles[0] is not two._singles[1]
-    assert [s.get_session_options().intra_op_num_threads for s in two._singles] == [1, 1]
+    assert 1 <= len(two._singles) <= 2 and two.session not in two._singles  # a second one if the first was busy
+    assert {s.get_session_options().intra_op_num_threads for s in two._singles} == {1}
     assert one._singles[0] is one.session  # a single-threaded question session doubles as the first
 
 
@@ -153,7 +153,7 @@ def test_a_question_beside_another_runs_on_one_thread(real_encoder) -> None:
             assert self.release.wait(60)
             return self.session.run(*args)
 
-    encoder.session, single = Held(encoder.session), Held(encoder._one_thread()[0])
+    encoder.session, single = Held(encoder.session), Held(encoder._one_thread())
     encoder._singles = [single]
     single.release.set()
     first = threading.Thread(target=encoder.encode, args=([SEED_QUESTION],))
