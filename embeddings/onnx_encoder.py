@@ -173,9 +173,11 @@ class OnnxEncoder:
             return out
         prefix = self.query_prefix if query else ""
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-        # Longest first: the batches left at the end are the shortest, so no thread finishes long after the others.
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")[::-1]
-        batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)]
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        # Longest batch first: those left at the end are the shortest, so no thread finishes long after the others.
+        # (Batch-mates are those of recipe 3, shortest first: activations are quantised per batch, so other
+        # batch-mates would move the vectors a little.)
+        batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)][::-1]
 
         def run(rows: np.ndarray, session: Any) -> None:
             lengths = np.array([len(encodings[i].ids) for i in rows])
