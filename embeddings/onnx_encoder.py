@@ -37,7 +37,6 @@ MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json); toke
 SLOW_FUSIONS = ["SkipLayerNormFusion"]
 # Operators quantised to int8, tried in order until the export is within MIN_COSINE of torch on SAMPLE.
 QUANTISED = (("MatMul", "Attention"), ("MatMul",))
-BATCH = 16  # measured: 16 beats 32 and 64 on 2 cores (less padding, cache-friendly)
 
 # Press-conference-like texts of varied length for the export check (short questions to long answers).
 SAMPLE = (
@@ -124,18 +123,18 @@ class OnnxEncoder:
         self.folder = folder
         self.pooling = pooling
         self.query_prefix = query_prefix  # prepended to questions only (bge's retrieval instruction)
-        self.n_threads = n_threads or threads()  # batches encoded side by side, one thread each
-        # threads of a lone batch (a question, or a few texts); by default $PRESSROOM_THREADS or every core
+        self.n_threads = n_threads or threads()  # texts encoded side by side, one thread each
+        # threads of a lone question; by default $PRESSROOM_THREADS or every core
         self.question_threads = question_threads or default_question_threads()
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
-        self.tokenizer.no_padding()  # tokenizer.json pads to 128; batches are padded here, to their longest text
+        self.tokenizer.no_padding()  # tokenizer.json pads to 128; each text runs alone, unpadded
         self.session = self._session(self.question_threads)
-        # Batches side by side each run in a single-threaded session of their own, made when first needed; the
+        # Texts side by side each run in a single-threaded session of their own, made when first needed; the
         # first one also takes a question that arrives while another runs (the question session, if single-threaded).
         self._singles: list[Any] = [self.session] if self.question_threads == 1 else []
         self._lock = threading.Lock()
-        self._running = 0  # lone batches (questions) being encoded now
+        self._running = 0  # lone questions being encoded now
         self._inputs = {i.name for i in self.session.get_inputs()}  # bge's graph has no token_type_ids
 
     def _session(self, n_threads: int) -> Any:
@@ -144,7 +143,7 @@ class OnnxEncoder:
         Idle threads sleep instead of spinning, so server workers and ingest do not steal each other's cores.
         Measured on 2 cores shared with other jobs, 480 answers: two batches at a time on one thread each encode
         84 passages per CPU-second and 53-58/s, one batch at a time on two threads 72 per CPU-second and 44-55/s;
-        so a large input's batches go side by side on single-threaded runs.
+        so a large input's texts go side by side on single-threaded runs.
         """
         import onnxruntime as ort
 
@@ -164,52 +163,49 @@ class OnnxEncoder:
             return self._singles[0]
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
-        """Unit vectors for ``texts``; batches are formed by token length so little time goes on padding.
+        """Unit vectors for ``texts``, each encoded alone, the longest first.
 
         ``query`` marks questions: the model's question instruction, if any, is prepended (MiniLM has none).
         """
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
+        # Each text is encoded alone, never in a batch. Activations are quantised per run (dynamic int8), so a
+        # batched text's vector depended a little on its batch-mates: the benchmark's test-split R@1 moved by up to
+        # 0.018 with the batch size or the way batches were formed (README, "The encoder recipe"). Alone, a
+        # passage's vector is its text's alone, whatever else is ingested with it, as a question's is; and no time
+        # goes on padding: one thread, 400 answers and 400 questions, 130.2 texts per CPU-second alone against
+        # 121.0-121.4 in batches of 16. On the tune split (490 questions, 2026-11-29) Press Room's R@1 / MRR@10 were
+        # 0.345 / 0.457 alone against 0.341 / 0.455 in batches of 16.
         prefix = self.query_prefix if query else ""
         encodings = self.tokenizer.encode_batch([prefix + t for t in texts])
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-        # Longest batch first: those left at the end are the shortest, so no thread finishes long after the others.
-        # The batch-mates stay runs of texts of nearest length: activations are quantised per batch, and other
-        # batch-mates (runs formed from the longest down) moved the benchmark's R@1 by 0.012.
-        batches = [order[start : start + BATCH] for start in range(0, len(order), BATCH)][::-1]
+        # Longest first: those left at the end are the shortest, so no thread finishes long after the others.
+        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
 
-        def run(rows: np.ndarray, session: Any) -> None:
-            width = max(len(encodings[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for j, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[j, :n] = encodings[i].ids
-                mask[j, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        def run(i: int, session: Any) -> None:
+            ids = np.array([encodings[i].ids], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+            result = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0][0]
             if self.pooling == "cls":
-                result = result[:, 0]
-                result = result / np.maximum(np.linalg.norm(result, axis=1, keepdims=True), 1e-12)
-            out[rows] = result
+                result = result[0] / max(float(np.linalg.norm(result[0])), 1e-12)
+            out[i] = result
 
-        if len(batches) == 1:  # a question, or a few texts
+        if len(texts) == 1:  # a question
             # Alone, it gets every thread of the question session; beside another it gets one thread, so questions
             # answered at once do not each bring extra threads to contend for the cores.
             with self._lock:
                 crowded = self._running > 0
                 self._running += 1
             try:
-                run(batches[0], self._one_thread() if crowded else self.session)
+                run(0, self._one_thread() if crowded else self.session)
             finally:
                 with self._lock:
                     self._running -= 1
             return out
-        workers = min(self.n_threads, len(batches))
+        workers = min(self.n_threads, len(texts))
         if workers == 1:
-            for rows in batches:
-                run(rows, self._one_thread())
+            for i in order:
+                run(i, self._one_thread())
             return out
         # One session per thread: two threads sharing one encoded 4-5 % fewer answers per CPU-second (measured twice,
         # 110-114 against 115-119), for ~50 MB more memory per session while an ingest runs. A thread that finds
@@ -219,7 +215,7 @@ class OnnxEncoder:
             for session in self._singles[:workers]:
                 free.put(session)
 
-        def step(rows: np.ndarray) -> None:
+        def step(i: int) -> None:
             try:
                 session = free.get_nowait()
             except queue.Empty:
@@ -227,17 +223,17 @@ class OnnxEncoder:
                 with self._lock:
                     self._singles.append(session)
             try:
-                run(rows, session)
+                run(i, session)
             finally:
                 free.put(session)
 
         with ThreadPoolExecutor(workers) as pool:
-            done = pool.map(step, batches)
+            done = pool.map(step, order)
             if progress:
                 from tqdm import tqdm
 
-                done = tqdm(done, total=len(batches), desc="Encoding", unit="batch")
-            for _ in done:  # re-raises a batch's error
+                done = tqdm(done, total=len(texts), desc="Encoding", unit="text")
+            for _ in done:  # re-raises a text's error
                 pass
         return out
 

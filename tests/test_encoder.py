@@ -60,35 +60,18 @@ def test_backends_agree_on_real_paragraphs(real_encoder, torch_encoder, paragrap
     assert cosines.mean() >= 0.99 and cosines.min() >= 0.97
 
 
-def test_batching_by_length_keeps_the_order(real_encoder, torch_encoder, paragraphs: list[str]) -> None:
+def test_a_texts_vector_does_not_depend_on_what_is_encoded_with_it(real_encoder, torch_encoder,
+                                                                  paragraphs: list[str]) -> None:
     texts = [*paragraphs[:40], "Thank you.", paragraphs[3]]
     together = real_encoder.encode(texts)
     one_by_one = np.vstack([real_encoder.encode([t]) for t in texts])
-    # Activations are quantised per batch (dynamic int8), so a vector depends a little on its batch-mates: close,
-    # not equal. Very short texts move most ("Thank you." 0.92 since the attention's projection is int8, recipe 3;
-    # 0.95 before); these paragraphs average 0.988 (0.991 before), 400 benchmark questions and answers 0.994.
-    cosines = (together * one_by_one).sum(1)
-    assert cosines.mean() >= 0.985 and cosines.min() >= 0.9
-    # Either way a text is encoded (batched as passages are, alone as questions are), it stays the torch model's.
-    reference = torch_encoder.encode(texts[:-2])
-    for vectors in (together, one_by_one):
-        assert (vectors[:-2] * reference).sum(1).mean() >= 0.99
-    assert np.allclose(together[-1], together[3], atol=1e-6)  # the same text in one batch: the same vector
+    # Activations are quantised per run (dynamic int8): in a batch, a vector would depend on its batch-mates (the
+    # benchmark's R@1 moved by up to 0.018). Each text runs alone, so an ingest gives a passage the vector a lone
+    # encoding gives it, whatever else is ingested with it, in whatever order.
+    assert np.array_equal(together, one_by_one)
+    assert np.array_equal(real_encoder.encode(texts[::-1]), together[::-1])
+    assert (together[:-2] * torch_encoder.encode(texts[:-2])).sum(1).mean() >= 0.99  # and it is the torch model's
     assert real_encoder.encode([]).shape == (0, 384)
-
-
-def test_batch_mates_are_the_texts_nearest_in_length(real_encoder, paragraphs: list[str]) -> None:
-    from embeddings.onnx_encoder import BATCH
-
-    # Activations are quantised per batch, so which texts share a batch moves the vectors a little (enough to move
-    # the benchmark's R@1 by 0.012): batches are runs of BATCH texts in order of length, shortest first, whatever
-    # order they are encoded in.
-    texts = paragraphs[: BATCH * 2 + 5]
-    together = real_encoder.encode(texts)
-    order = np.argsort([len(real_encoder.tokenizer.encode(t).ids) for t in texts], kind="stable")
-    for start in range(0, len(texts), BATCH):
-        rows = order[start : start + BATCH]
-        assert np.allclose(real_encoder.encode([texts[i] for i in rows]), together[rows], atol=1e-5)
 
 
 def test_same_top_answer_for_the_seed_question_with_either_backend(
