@@ -251,7 +251,8 @@ class KeywordQuery:
             stride = (self.count >> self.shift) + 1
             keys = [i * stride + w.blocks.astype(np.int64) for i, w in enumerate(self.words)]
             none = np.zeros(0, np.int64)
-            self._directory = (np.concatenate([none, *keys]), np.concatenate([none, *(w.starts[:-1] for w in self.words)]),
+            self._directory = (np.concatenate([none, *keys]),
+                               np.concatenate([none, *(w.starts[:-1] for w in self.words)]),
                                np.concatenate([none, *(w.starts[1:] for w in self.words)]), stride)
         return self._directory
 
