@@ -215,7 +215,8 @@ PRUNE_FROM = 200_000
 # postings: beyond it, one np.bincount over all of them costs less.
 PRUNE_SHARE = 0.2
 # The first lower bound of the n-th best score comes from the keys best by the rarest words, summed until they hold
-# this share of the question's postings (and at least SEED_PER_KEY postings for each key wanted).
+# this share of the question's postings (and at least SEED_PER_KEY postings for each key wanted). At 1e6 keys, 0.1 %
+# instead of 0.5 % left a weaker bound on some questions, and thousands of candidates to look up.
 SEED_SHARE, SEED_PER_KEY = 0.005, 8
 _TINY = np.nextafter(np.float32(0), np.float32(1))  # the lowest positive float32: a lower bound of any score
 
@@ -293,70 +294,87 @@ class KeywordQuery:
         lower bound of the n-th best score found on the way."""
         if not self.words:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        floor = self._seed(n, among)
-        by_ceiling = sorted(self.words, key=lambda w: w.ceiling)
+        total = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
+        summed = self._seed_words(n)
+        for i in summed:
+            total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
+        floor = self._floor(total, summed, n, among)
+        by_ceiling = sorted(set(range(len(self.words))) - set(summed), key=lambda i: self.words[i].ceiling)
         rest, split = 0.0, 0  # the most that the words never summed add to any key
-        while split < len(by_ceiling) and np.float32(rest + by_ceiling[split].ceiling) < floor:
-            rest += by_ceiling[split].ceiling
+        while split < len(by_ceiling) and np.float32(rest + self.words[by_ceiling[split]].ceiling) < floor:
+            rest += self.words[by_ceiling[split]].ceiling
             split += 1
-        bounded, summed = by_ceiling[:split], by_ceiling[split:]
-        if sum(len(w.keys) for w in summed) > PRUNE_SHARE * sum(len(w.keys) for w in self.words):
+        bounded = by_ceiling[:split]
+        summed += by_ceiling[split:]
+        if sum(len(self.words[i].keys) for i in summed) > PRUNE_SHARE * sum(len(w.keys) for w in self.words):
             return floor
-        keys = np.concatenate([w.keys for w in summed], dtype=np.intp)
-        partial = np.bincount(keys, np.concatenate([w.scores.astype(np.float64) * w.times for w in summed]),
-                              minlength=self.count)[keys]
-        if bounded:  # each key's partial score plus the most the other words add in its block
-            ceiling = np.bincount(np.concatenate([w.blocks for w in bounded]),
-                                  np.concatenate([w.bounds for w in bounded]),
+        for i in by_ceiling[split:]:
+            total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
+        keys = np.concatenate([self.words[i].keys for i in summed], dtype=np.intp)
+        bound = total[keys]
+        if bounded:  # a key's partial score plus the most that the other words add in its block
+            ceiling = np.bincount(np.concatenate([self.words[i].blocks for i in bounded]),
+                                  np.concatenate([self.words[i].bounds for i in bounded]),
                                   minlength=(self.count >> self.shift) + 1)
-            partial += ceiling[keys >> self.shift]
-        candidates = np.unique(keys[partial.astype(np.float32) >= floor])
+            bound += ceiling[keys >> self.shift]
+        candidates = np.unique(keys[bound.astype(np.float32) >= floor])
         if among is not None:
             candidates = candidates[_isin_sorted(candidates, among)]
-        return best(candidates, self.at(candidates), n)
+        return best(candidates, (total[candidates] + _lookup(self, candidates, bounded)).astype(np.float32), n)
 
-    def _seed(self, n: int, among: np.ndarray | None) -> np.float32:
-        """A lower bound of the n-th best score (of keys in ``among``): the n-th best exact score of the 2n keys
-        best by the rarest words (those most keys of the n best hold), or the lowest positive float32."""
-        total, rare, got = sum(len(w.keys) for w in self.words), [], 0
-        for word in self.words:
-            rare.append(word)
+    def _seed_words(self, n: int) -> list[int]:
+        """The rarest words, holding SEED_SHARE of the question's postings (at least SEED_PER_KEY a key wanted)."""
+        want, got = max(SEED_SHARE * sum(len(w.keys) for w in self.words), SEED_PER_KEY * n), 0
+        for i, word in enumerate(self.words):
             got += len(word.keys)
-            if got >= max(SEED_SHARE * total, SEED_PER_KEY * n):
-                break
-        keys, slot = np.unique(np.concatenate([w.keys for w in rare]), return_inverse=True)
-        partial = np.bincount(slot, np.concatenate([w.scores.astype(np.float64) * w.times for w in rare]))
+            if got >= want:
+                return list(range(i + 1))
+        return list(range(len(self.words)))
+
+    def _floor(self, total: np.ndarray, summed: list[int], n: int, among: np.ndarray | None) -> np.float32:
+        """A lower bound of the n-th best score (of keys in ``among``): the n-th best exact score of the 2n keys
+        with the best partial scores ``total`` from the rarest words (most of the n best hold some), or the lowest
+        positive float32."""
+        keys = np.concatenate([self.words[i].keys for i in summed])
         if among is not None:
-            admitted = _isin_sorted(keys, among)
-            keys, partial = keys[admitted], partial[admitted]
+            keys = keys[_isin_sorted(keys, among)]
+        partial = total[keys]
+        most = 2 * n * len(summed)  # a key is in at most len(summed) of the lists: these hold 2n keys or all
+        if len(keys) > most:
+            top = np.argpartition(partial, len(keys) - most)[len(keys) - most :]
+            keys, partial = keys[top], partial[top]
+        keys, first = np.unique(keys, return_index=True)
         if len(keys) < n:
             return _TINY
         if len(keys) > 2 * n:
-            keys = np.sort(keys[np.argpartition(partial, len(partial) - 2 * n)[len(partial) - 2 * n :]])
-        return max(_TINY, _nth(self.at(keys), n))
+            keys = np.sort(keys[np.argpartition(partial[first], len(keys) - 2 * n)[len(keys) - 2 * n :]])
+        others = sorted(set(range(len(self.words))) - set(summed))
+        return max(_TINY, _nth((total[keys] + _lookup(self, keys, others)).astype(np.float32), n))
 
     def at(self, positions: np.ndarray) -> np.ndarray:
         """The float32 scores of the keys at ``positions`` (ascending or not)."""
         positions = np.asarray(positions, dtype=np.int64)
         if self.every is not None:
             return self.every[positions]
-        return _lookup(self, positions).astype(np.float32)
+        return _lookup(self, positions, range(len(self.words))).astype(np.float32)
 
 
-def _lookup(query: KeywordQuery, positions: np.ndarray) -> np.ndarray:
-    """The float64 score of the keys at ``positions``: the block of each (word, key) is found in the question's
-    block directory (all its words' blocks, one sorted array), then the key by a binary search within that block,
-    all pairs at once. A binary search over a common word's whole postings costs ~20 cache misses a key, and one
-    NumPy call per word: 1.1 ms for 240 keys at 1e6."""
+def _lookup(query: KeywordQuery, positions: np.ndarray, words: Sequence[int]) -> np.ndarray:
+    """The float64 score from ``words`` (numbers in query.words) of the keys at ``positions``: the block of each
+    (word, key) is found in the question's block directory (all its words' blocks, one sorted array), then the
+    key by a binary search within that block, all pairs at once. A binary search over a common word's whole
+    postings costs ~20 cache misses a key, and one NumPy call per word: 1.1 ms for 240 keys at 1e6."""
     directory, starts, ends, stride = query.directory()
-    if not len(directory) or not len(positions):
+    words = np.asarray(words, dtype=np.int64)
+    if not len(directory) or not len(positions) or not len(words):
         return np.zeros(len(positions))
     block = positions >> query.shift
-    wanted = (np.arange(len(query.words))[:, None] * stride + block[None, :]).ravel()  # word-major pairs
+    wanted = (words[:, None] * stride + block[None, :]).ravel()  # word-major pairs
     entry = np.minimum(np.searchsorted(directory, wanted), len(directory) - 1)
     pair = np.flatnonzero(directory[entry] == wanted)
     entry = entry[pair]
     which, row = np.divmod(pair, len(positions))
+    which = words[which]
     lo, end = starts[entry], ends[entry]
     hi, target, keys = end.copy(), positions[row].astype(query.indices.dtype), query.indices
     while True:  # the first posting >= target in [lo, hi): at most shift + 1 rounds

@@ -97,8 +97,8 @@ def test_scores_at_any_key_equal_scoring_every_key(index: KeywordIndex, question
 def test_common_words_are_only_looked_up(index: KeywordIndex, pruning: str, monkeypatch: pytest.MonkeyPatch) -> None:
     looked_up: list[int] = []
     real = keywords._lookup
-    monkeypatch.setattr(keywords, "_lookup", lambda query, positions: looked_up.append(len(positions))
-                        or real(query, positions))
+    monkeypatch.setattr(keywords, "_lookup", lambda query, positions, words: looked_up.append(len(positions))
+                        or real(query, positions, words))
     question = "rare3word rare17word development cooperation countries"
     query = index.query(question)
     found = query.top(8)
