@@ -135,6 +135,8 @@ class Index:
             # Mapped read-only: the vectors stay in the page cache, shared by every worker process that opens
             # this generation (a generation never changes once published); IVF's lists are mapped too.
             vectors = faiss.read_index(str(directory / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+            if isinstance(vectors, faiss.IndexIVF):
+                vectors.nprobe = IVF_NPROBE
         except RuntimeError as exc:
             raise IndexProblem(
                 f"The vector file {directory / VECTORS} is corrupt or missing; run `pressroom doctor` to "
@@ -214,8 +216,12 @@ class Index:
 # nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
 # finished building 1e6 after 12 minutes. A question scans only the IVF_NPROBE lists nearest to it.
 FLAT_MAX = 20_000
-IVF_NPROBE = 32  # lists a question scans. Recall@10 vs exact on real questions at 16 / 32: 0.976 / 0.996 at
-# 1e5 (512 lists), 0.987 / 0.998 at 1e6 (2,048 lists; 1.8 ms of CPU on one thread at 32).
+IVF_NPROBE = 16  # lists a question scans. Recall@10 vs exact search on the benchmark's real questions (2026-11-29,
+# `pressroom bench speed`'s indexes, 220 questions) at nprobe 8 / 16 / 32: 0.9991 / 0.9995 / 1.0 at 1e5 (512 lists),
+# 1.0 / 1.0 / 1.0 at 1e6 (2,048 lists); FAISS CPU ms a question at 1e6: 0.44 / 0.79 / 1.48. These questions are
+# easy for IVF (each is also a question key of the index, so its nearest key is its own), and an earlier version of
+# the benchmark measured 0.976 at 16 and 0.996 at 32 at 1e5: 16 keeps a margin, 8 would not. Set when an index is
+# opened, so an index built with another value uses this one.
 IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
 IVF_TRAIN_ITERATIONS = 10
 

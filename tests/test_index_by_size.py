@@ -49,7 +49,7 @@ def test_a_large_index_is_ivf_recorded_and_mapped(
     ingest([corpus], tmp_path / "ix", fake_encoder)
     index = Index.open(tmp_path / "ix", model=fake_encoder.name)
     assert index.manifest.vectors.startswith("ivf") and isinstance(index.vectors, faiss.IndexIVFFlat)
-    assert index.vectors.nprobe == index_module.IVF_NPROBE  # kept in the file
+    assert index.vectors.nprobe == index_module.IVF_NPROBE
     stored = index.store.key_vectors(fake_encoder.dim)
     scores, positions = index.search(stored[7:8], 1)
     assert positions[0][0] == 7 and scores[0][0] == pytest.approx(1, abs=1e-5)
