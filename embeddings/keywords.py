@@ -11,7 +11,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,7 @@ class KeywordIndex:
                 scores, ceiling, maxima = scores * weight, ceiling * weight, maxima * weight
             postings.append(Postings(keys, scores, times, float(ceiling) * times, weight, self._blocks.block[entries],
                                      self._blocks.start[entries.start : entries.stop + 1],
-                                     maxima.astype(np.float64) * times))
+                                     maxima))
         return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count, self._blocks.shift,
                             self._indices, self._data)
 
@@ -205,7 +205,7 @@ class Postings:
     weight: float  # ``scores`` are the index's float32 scores × this (1: the index's own)
     blocks: np.ndarray  # the blocks of keys that hold the word, ascending (see BlockMaxima)
     starts: np.ndarray  # int64: block i's postings are the index's postings starts[i]:starts[i + 1]
-    bounds: np.ndarray  # float64: times × the highest of ``scores`` in each block
+    maxima: np.ndarray  # float32: the highest of ``scores`` in each block
 
 
 # When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions: see the README's
@@ -244,6 +244,7 @@ class KeywordQuery:
     data: np.ndarray  # and their float32 scores
     every: np.ndarray | None = None  # every key's score, once :meth:`top` had to sum every posting
     _directory: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+    _known: dict[int, np.float32] = field(default_factory=dict)  # scores :meth:`top` computed, by position
 
     def directory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """Every word's blocks as one ascending array of word number × stride + block, the first posting of each
@@ -314,13 +315,16 @@ class KeywordQuery:
         bound = total[keys]
         if bounded:  # a key's partial score plus the most that the other words add in its block
             ceiling = np.bincount(np.concatenate([self.words[i].blocks for i in bounded]),
-                                  np.concatenate([self.words[i].bounds for i in bounded]),
+                                  np.concatenate([self.words[i].maxima.astype(np.float64) * self.words[i].times
+                                                  for i in bounded]),
                                   minlength=(self.count >> self.shift) + 1)
             bound += ceiling[keys >> self.shift]
         candidates = np.unique(keys[bound.astype(np.float32) >= floor])
         if among is not None:
             candidates = candidates[_isin_sorted(candidates, among)]
-        return best(candidates, (total[candidates] + _lookup(self, candidates, bounded)).astype(np.float32), n)
+        found = best(candidates, (total[candidates] + _lookup(self, candidates, bounded)).astype(np.float32), n)
+        self._known.update(zip(found[0].tolist(), found[1], strict=True))
+        return found
 
     def _seed_words(self, n: int) -> list[int]:
         """The rarest words, holding SEED_SHARE of the question's postings (at least SEED_PER_KEY a key wanted)."""
@@ -356,7 +360,12 @@ class KeywordQuery:
         positions = np.asarray(positions, dtype=np.int64)
         if self.every is not None:
             return self.every[positions]
-        return _lookup(self, positions, range(len(self.words))).astype(np.float32)
+        known = np.array([pos in self._known for pos in positions.tolist()], dtype=bool)
+        scores = np.empty(len(positions), dtype=np.float32)
+        scores[known] = [self._known[pos] for pos in positions[known].tolist()]
+        unknown = positions[~known]
+        scores[~known] = _lookup(self, unknown, range(len(self.words))).astype(np.float32)
+        return scores
 
 
 def _lookup(query: KeywordQuery, positions: np.ndarray, words: Sequence[int]) -> np.ndarray:

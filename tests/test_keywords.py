@@ -80,10 +80,14 @@ def pruning(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 def test_top_equals_scoring_every_key(index: KeywordIndex, question: str, n: int) -> None:
     among = np.sort(np.random.default_rng(n).choice(index.count, 700, replace=False))
     for admitted in (None, among):
-        found, scores = index.query(question).top(n, admitted)
+        query = index.query(question)
+        found, scores = query.top(n, admitted)
         expected, expected_scores = plain_top(index, question, n, admitted)
         np.testing.assert_array_equal(found, expected)
         np.testing.assert_array_equal(scores, expected_scores)  # bit for bit, not approximately
+        # Then any key's score, those top() found and the others (as fusion asks), in any order
+        positions = np.random.default_rng(n).permutation(index.count)
+        np.testing.assert_array_equal(query.at(positions), index.scores(question)[positions])
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
