@@ -139,15 +139,11 @@ class KeywordIndex:
         for w, times, weight in words:
             span = slice(self._indptr[w], self._indptr[w + 1])
             keys, scores, ceiling = self._indices[span], self._data[span], self._ceilings[w]
-            entries = slice(self._blocks.first[w], self._blocks.first[w + 1])
-            maxima = self._blocks.maxima[entries]
-            if weight != 1:  # float32 products: the ceiling and each block's maximum stay the maxima of scores
-                scores, ceiling, maxima = scores * weight, ceiling * weight, maxima * weight
-            postings.append(Postings(keys, scores, times, float(ceiling) * times, weight, self._blocks.block[entries],
-                                     self._blocks.start[entries.start : entries.stop + 1],
-                                     maxima))
-        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count, self._blocks.shift,
-                            self._indices, self._data)
+            if weight != 1:
+                scores, ceiling = scores * weight, ceiling * weight  # float32 products: the ceiling stays their max
+            postings.append(Postings(keys, scores, times, float(ceiling) * times, weight, w))
+        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count, self._blocks, self._indices,
+                            self._data)
 
 
 def word_ceilings(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -179,6 +175,17 @@ class BlockMaxima:
     start: np.ndarray  # int64, first posting of each entry, then the number of postings
     maxima: np.ndarray  # float32, the word's highest score in the block
 
+    def entries(self, word: int) -> slice:
+        """Where ``word``'s entries are (a word number of the index's vocabulary)."""
+        return slice(self.first[word], self.first[word + 1])
+
+    def bounds(self, word: Postings) -> np.ndarray:
+        """float64: the most ``word`` adds to a key of each of its blocks (times × weight × the block's maximum)."""
+        maxima = self.maxima[self.entries(word.word)]
+        if word.weight != 1:
+            maxima = maxima * word.weight  # the same float32 products as the word's scores: still their maxima
+        return maxima.astype(np.float64) * word.times
+
     @classmethod
     def of(cls, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, count: int) -> BlockMaxima:
         """One pass over the postings (0.07 s at 1e5 keys, 0.7 s and ~100 MB at 1e6)."""
@@ -203,9 +210,7 @@ class Postings:
     times: int  # occurrences in the question: each adds the score again
     ceiling: float  # times × the highest of ``scores``
     weight: float  # ``scores`` are the index's float32 scores × this (1: the index's own)
-    blocks: np.ndarray  # the blocks of keys that hold the word, ascending (see BlockMaxima)
-    starts: np.ndarray  # int64: block i's postings are the index's postings starts[i]:starts[i + 1]
-    maxima: np.ndarray  # float32: the highest of ``scores`` in each block
+    word: int  # its number in the index's vocabulary
 
 
 # When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions: see the README's
@@ -239,7 +244,7 @@ class KeywordQuery:
 
     words: list[Postings]  # fewest keys first
     count: int  # keys in the index
-    shift: int  # keys are in blocks of 2**shift (BlockMaxima)
+    blocks: BlockMaxima
     indices: np.ndarray  # the index's postings (CSC by word): the keys of each posting
     data: np.ndarray  # and their float32 scores
     every: np.ndarray | None = None  # every key's score, once :meth:`top` had to sum every posting
@@ -250,12 +255,14 @@ class KeywordQuery:
         """Every word's blocks as one ascending array of word number × stride + block, the first posting of each
         and the end of its postings, and the stride: where :func:`_lookup` finds a key's block for all words."""
         if self._directory is None:
-            stride = (self.count >> self.shift) + 1
-            keys = [i * stride + w.blocks.astype(np.int64) for i, w in enumerate(self.words)]
+            stride = (self.count >> self.blocks.shift) + 1
+            spans = [self.blocks.entries(w.word) for w in self.words]
             none = np.zeros(0, np.int64)
-            self._directory = (np.concatenate([none, *keys]),
-                               np.concatenate([none, *(w.starts[:-1] for w in self.words)]),
-                               np.concatenate([none, *(w.starts[1:] for w in self.words)]), stride)
+            self._directory = (
+                np.concatenate([none, *(i * stride + self.blocks.block[s].astype(np.int64)
+                                        for i, s in enumerate(spans))]),
+                np.concatenate([none, *(self.blocks.start[s.start : s.stop] for s in spans)]),
+                np.concatenate([none, *(self.blocks.start[s.start + 1 : s.stop + 1] for s in spans)]), stride)
         return self._directory
 
     def scores(self) -> np.ndarray:
@@ -314,11 +321,11 @@ class KeywordQuery:
         keys = np.concatenate([self.words[i].keys for i in summed], dtype=np.intp)
         bound = total[keys]
         if bounded:  # a key's partial score plus the most that the other words add in its block
-            ceiling = np.bincount(np.concatenate([self.words[i].blocks for i in bounded]),
-                                  np.concatenate([self.words[i].maxima.astype(np.float64) * self.words[i].times
-                                                  for i in bounded]),
-                                  minlength=(self.count >> self.shift) + 1)
-            bound += ceiling[keys >> self.shift]
+            blocks = self.blocks
+            ceiling = np.bincount(np.concatenate([blocks.block[blocks.entries(self.words[i].word)] for i in bounded]),
+                                  np.concatenate([blocks.bounds(self.words[i]) for i in bounded]),
+                                  minlength=(self.count >> blocks.shift) + 1)
+            bound += ceiling[keys >> blocks.shift]
         candidates = np.unique(keys[bound.astype(np.float32) >= floor])
         if among is not None:
             candidates = candidates[_isin_sorted(candidates, among)]
@@ -377,7 +384,7 @@ def _lookup(query: KeywordQuery, positions: np.ndarray, words: Sequence[int]) ->
     words = np.asarray(words, dtype=np.int64)
     if not len(directory) or not len(positions) or not len(words):
         return np.zeros(len(positions))
-    block = positions >> query.shift
+    block = positions >> query.blocks.shift
     wanted = (words[:, None] * stride + block[None, :]).ravel()  # word-major pairs
     entry = np.minimum(np.searchsorted(directory, wanted), len(directory) - 1)
     pair = np.flatnonzero(directory[entry] == wanted)

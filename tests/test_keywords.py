@@ -149,7 +149,7 @@ class PlainQuery(KeywordQuery):
     """The plain computation behind the same interface: every key scored up front, the array indexed."""
 
     def __init__(self, query: KeywordQuery) -> None:
-        super().__init__(query.words, query.count, query.shift, query.indices, query.data, query.scores())
+        super().__init__(query.words, query.count, query.blocks, query.indices, query.data, query.scores())
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         assert self.every is not None
