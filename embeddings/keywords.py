@@ -219,6 +219,10 @@ PRUNE_FROM = 200_000
 # It gives up, and sums every posting, when the words it must sum hold more than this share of the question's
 # postings: beyond it, one np.bincount over all of them costs less.
 PRUNE_SHARE = 0.2
+# A (word, key) lookup costs about as much as summing this many postings (0.24 µs against 6.4 ns at 1e6): with more
+# candidates than that allows, it sums every posting instead (a short question of common words left ~150,000
+# candidates at 1e6: 100-170 ms of lookups).
+LOOKUP_COST = 40
 # The first lower bound of the n-th best score comes from the keys best by the rarest words, summed until they hold
 # this share of the question's postings (and at least SEED_PER_KEY postings for each key wanted). At 1e6 keys, 0.1 %
 # instead of 0.5 % left a weaker bound on some questions, and thousands of candidates to look up.
@@ -298,8 +302,9 @@ class KeywordQuery:
         return best(rows, scores[rows], n)
 
     def _pruned(self, n: int, among: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | np.float32:
-        """:meth:`top` by block-max MaxScore, or, when that would sum more than PRUNE_SHARE of the postings, a
-        lower bound of the n-th best score found on the way."""
+        """:meth:`top` by block-max MaxScore, or, when that would cost more than summing every posting, a lower
+        bound of the n-th best score found on the way. (Finishing its partial sums instead, word by word, was
+        slower than one np.bincount over every posting.)"""
         if not self.words:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         total = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
@@ -326,9 +331,15 @@ class KeywordQuery:
                                   np.concatenate([blocks.bounds(self.words[i]) for i in bounded]),
                                   minlength=(self.count >> blocks.shift) + 1)
             bound += ceiling[keys >> blocks.shift]
-        candidates = np.unique(keys[bound.astype(np.float32) >= floor])
+        passed, postings = keys[bound.astype(np.float32) >= floor], sum(len(w.keys) for w in self.words)
+        # A key holds at most len(summed) of these words: at least that many candidates, before sorting them out.
+        if len(passed) // len(summed) * len(bounded) * LOOKUP_COST > postings:
+            return floor  # a weak bound (short questions of common words): summing every posting costs less
+        candidates = np.unique(passed)
         if among is not None:
             candidates = candidates[_isin_sorted(candidates, among)]
+        if len(candidates) * len(bounded) * LOOKUP_COST > postings:
+            return floor
         found = best(candidates, (total[candidates] + _lookup(self, candidates, bounded)).astype(np.float32), n)
         self._known.update(zip(found[0].tolist(), found[1], strict=True))
         return found
