@@ -172,7 +172,7 @@ class BlockMaxima:
     shift: int
     first: np.ndarray  # int64, one per word + 1
     block: np.ndarray  # int32, block of each entry
-    start: np.ndarray  # int64, first posting of each entry, then the number of postings
+    start: np.ndarray  # int32 (int64 from 2**31 postings), first posting of each entry, then the number of postings
     maxima: np.ndarray  # float32, the word's highest score in the block
 
     def entries(self, word: int) -> slice:
@@ -188,7 +188,7 @@ class BlockMaxima:
 
     @classmethod
     def of(cls, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, count: int) -> BlockMaxima:
-        """One pass over the postings (0.07 s at 1e5 keys, 0.7 s and ~100 MB at 1e6)."""
+        """One pass over the postings (0.07 s at 1e5 keys; 0.7 s and 100 MB at 1e6: 8.5 M entries of 12 bytes)."""
         shift = max(BLOCK_SHIFT_MIN, round(np.log2(max(count, 1) / BLOCKS)))
         block = indices >> shift
         new = np.empty(len(block), dtype=bool)
@@ -197,8 +197,9 @@ class BlockMaxima:
         new[indptr[:-1][np.diff(indptr) > 0]] = True  # a word's first posting starts an entry
         start = np.flatnonzero(new)
         maxima = np.maximum.reduceat(data, start) if len(start) else np.zeros(0, np.float32)
-        return cls(shift, np.searchsorted(start, indptr), block[start],
-                   np.append(start, len(indices)).astype(np.int64), maxima)
+        offsets = np.int32 if len(indices) < 2**31 else np.int64  # 4 bytes an entry less at 1e6 (8.5 M entries)
+        return cls(shift, np.searchsorted(start, indptr), block[start], np.append(start, len(indices)).astype(offsets),
+                   maxima)
 
 
 @dataclass(frozen=True)
