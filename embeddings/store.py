@@ -145,7 +145,8 @@ def _day(value: str | None) -> date | None:
 class KeyTable:
     """The keys table as arrays: the answer and paragraph each FAISS row routes to, and each answer's paragraph
     rows. A question read them from SQLite in two queries that cost 0.3 and 0.3-1.3 ms at 1e5-1e6 keys (rows spread
-    over the table: a page read each); here they are array lookups. Loading costs ~0.05 s at 1e5 keys, once."""
+    over the table: a page read each); here they are array lookups. Loaded at the first question: 0.2 s at 1e5
+    keys, 1.9 s at 1e6 (busy machine)."""
 
     turns: list[str]  # turn ids, by number
     number: dict[str, int]  # turn id -> its number
