@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -158,9 +159,15 @@ class KeyTable:
     @classmethod
     def load(cls, db: sqlite3.Connection) -> KeyTable:
         number: dict[str, int] = {}
-        rows = db.execute("SELECT turn_id, paragraph FROM keys ORDER BY pos").fetchall()
-        turn = np.fromiter((number.setdefault(tid, len(number)) for tid, _ in rows), dtype=np.int32, count=len(rows))
-        paragraph = np.fromiter((para for _, para in rows), dtype=np.int32, count=len(rows))
+        paragraphs = array("i")
+
+        def turns() -> Iterator[int]:  # one pass over the rows, never all of them in memory as tuples
+            for tid, para in db.execute("SELECT turn_id, paragraph FROM keys ORDER BY pos"):
+                paragraphs.append(para)
+                yield number.setdefault(tid, len(number))
+
+        turn = np.fromiter(turns(), dtype=np.int32)
+        paragraph = np.frombuffer(paragraphs, dtype=np.int32).copy()
         owner = np.where(paragraph == QUESTION_KEY, len(number), turn)  # question keys last, then left out
         by_turn = np.argsort(owner, kind="stable")
         first = np.searchsorted(owner[by_turn], np.arange(len(number) + 1))
