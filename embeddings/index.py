@@ -135,6 +135,8 @@ class Index:
             # Mapped read-only: the vectors stay in the page cache, shared by every worker process that opens
             # this generation (a generation never changes once published); IVF's lists are mapped too.
             vectors = faiss.read_index(str(directory / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+            if isinstance(vectors, faiss.IndexIVF):
+                vectors.nprobe = ivf_nprobe(vectors.nlist)
         except RuntimeError as exc:
             raise IndexProblem(
                 f"The vector file {directory / VECTORS} is corrupt or missing; run `pressroom doctor` to "
@@ -212,10 +214,14 @@ class Index:
 # bench speed`): one-thread exact search costs ~0.1 µs a vector, so 2e4 vectors ≈ 2 ms, 1e5 ≈ 8–14 ms (over the 5 ms
 # budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
 # nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
-# finished building 1e6 after 12 minutes. A question scans only the IVF_NPROBE lists nearest to it.
+# finished building 1e6 after 12 minutes. A question scans only the ivf_nprobe(lists) lists nearest to it.
 FLAT_MAX = 20_000
-IVF_NPROBE = 32  # lists a question scans. Recall@10 vs exact on real questions at 16 / 32: 0.976 / 0.996 at
-# 1e5 (512 lists), 0.987 / 0.998 at 1e6 (2,048 lists; 1.8 ms of CPU on one thread at 32).
+# Lists a question scans, by the index's lists: recall@10 against exact search on the benchmark's 220 long questions
+# and 236 short ones (2026-11-29, `pressroom bench speed`'s indexes) at nprobe 8 / 16 / 32 — 1e5 keys, 512 lists:
+# long 0.9991 / 0.9995 / 1.0, short 0.938 / 0.970 / 0.987; 1e6 keys, 2,048 lists: long 1.0 / 1.0 / 1.0, short
+# 0.970 / 0.995 / 0.9996. So 32 up to 1,024 lists, 16 from 2,048 (FAISS CPU ms a question at 1e6: 0.79 against
+# 1.48). Set when an index is opened, so an index built with other values uses these.
+IVF_NPROBE, IVF_NPROBE_LARGE, IVF_LARGE_LISTS = 32, 16, 2048
 IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
 IVF_TRAIN_ITERATIONS = 10
 
@@ -226,9 +232,14 @@ def ivf_lists(count: int) -> int:
     return max(1, min(1 << round(np.log2(2 * np.sqrt(max(count, 1)))), count // 39))
 
 
+def ivf_nprobe(lists: int) -> int:
+    """Lists a question scans in an IVF index of ``lists`` lists (see IVF_NPROBE)."""
+    return IVF_NPROBE_LARGE if lists >= IVF_LARGE_LISTS else IVF_NPROBE
+
+
 def vectors_kind(count: int) -> str:
     """The FAISS index kind used for ``count`` vectors, as recorded in the manifest."""
-    return "flat" if count <= FLAT_MAX else f"ivf{ivf_lists(count)},nprobe{IVF_NPROBE}"
+    return "flat" if count <= FLAT_MAX else f"ivf{ivf_lists(count)},nprobe{ivf_nprobe(ivf_lists(count))}"
 
 
 def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
@@ -244,7 +255,7 @@ def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
         index.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
         index.cp.seed = 1234  # the same vectors give the same index
         index.train(matrix)
-        index.nprobe = IVF_NPROBE  # saved in the file
+        index.nprobe = ivf_nprobe(lists)
     if len(matrix):
         index.add(matrix)
     if isinstance(index, faiss.IndexIVF):

@@ -11,7 +11,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,13 @@ class KeywordIndex:
         self._bm25 = bm25  # None when there are no keys
         self.count = count
         self._stemmer = _stemmer()
-        if bm25 is not None:
-            matrix = bm25.scores  # CSC by word: postings of word w are indices/data[indptr[w]:indptr[w + 1]]
-            self._indptr, self._indices, self._data = matrix["indptr"], matrix["indices"], matrix["data"]
-            self._ceilings = word_ceilings(self._indptr, self._data)
+        # CSC by word: postings of word w are indices/data[indptr[w]:indptr[w + 1]] (none without keys)
+        matrix = bm25.scores if bm25 is not None else {"indptr": np.zeros(1, np.int64),
+                                                         "indices": np.zeros(0, np.int32),
+                                                         "data": np.zeros(0, np.float32)}
+        self._indptr, self._indices, self._data = matrix["indptr"], matrix["indices"], matrix["data"]
+        self._ceilings = word_ceilings(self._indptr, self._data)
+        self._blocks = BlockMaxima.of(self._indptr, self._indices, self._data, count)
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> KeywordIndex:
@@ -138,8 +141,9 @@ class KeywordIndex:
             keys, scores, ceiling = self._indices[span], self._data[span], self._ceilings[w]
             if weight != 1:
                 scores, ceiling = scores * weight, ceiling * weight  # float32 products: the ceiling stays their max
-            postings.append(Postings(keys, scores, times, float(ceiling) * times))
-        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count)
+            postings.append(Postings(keys, scores, times, float(ceiling) * times, weight, w))
+        return KeywordQuery(sorted(postings, key=lambda p: len(p.keys)), self.count, self._blocks, self._indices,
+                            self._data)
 
 
 def word_ceilings(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -151,42 +155,120 @@ def word_ceilings(indptr: np.ndarray, data: np.ndarray) -> np.ndarray:
     return ceilings
 
 
+# Keys are grouped in blocks of 2**shift consecutive positions, about BLOCKS blocks an index (never under 16 keys):
+# 3,125 blocks of 32 at 1e5, 3,907 of 256 at 1e6. Smaller blocks bound tighter but cost more to add up a question.
+BLOCKS = 4096
+BLOCK_SHIFT_MIN = 4
+
+
+@dataclass(frozen=True)
+class BlockMaxima:
+    """Each word's highest score in each block of keys that holds it: block-max bounds, derived at load.
+
+    Entries run word by word, blocks ascending: word ``w``'s are ``first[w]:first[w + 1]``; entry ``e`` covers
+    the postings ``start[e]:start[e + 1]`` (offsets into the CSC arrays; ``start`` ends with their length).
+    """
+
+    shift: int
+    first: np.ndarray  # int64, one per word + 1
+    block: np.ndarray  # int32, block of each entry
+    start: np.ndarray  # int32 (int64 from 2**31 postings), first posting of each entry, then the number of postings
+    maxima: np.ndarray  # float32, the word's highest score in the block
+
+    def entries(self, word: int) -> slice:
+        """Where ``word``'s entries are (a word number of the index's vocabulary)."""
+        return slice(self.first[word], self.first[word + 1])
+
+    def bounds(self, word: Postings) -> np.ndarray:
+        """float64: the most ``word`` adds to a key of each of its blocks (times × weight × the block's maximum)."""
+        maxima = self.maxima[self.entries(word.word)]
+        if word.weight != 1:
+            maxima = maxima * word.weight  # the same float32 products as the word's scores: still their maxima
+        return maxima.astype(np.float64) * word.times
+
+    @classmethod
+    def of(cls, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, count: int) -> BlockMaxima:
+        """One pass over the postings (0.07 s at 1e5 keys; 0.7 s and 100 MB at 1e6: 8.5 M entries of 12 bytes)."""
+        shift = max(BLOCK_SHIFT_MIN, round(np.log2(max(count, 1) / BLOCKS)))
+        block = indices >> shift
+        new = np.empty(len(block), dtype=bool)
+        new[:1] = True
+        np.not_equal(block[1:], block[:-1], out=new[1:])
+        new[indptr[:-1][np.diff(indptr) > 0]] = True  # a word's first posting starts an entry
+        start = np.flatnonzero(new)
+        maxima = np.maximum.reduceat(data, start) if len(start) else np.zeros(0, np.float32)
+        offsets = np.int32 if len(indices) < 2**31 else np.int64  # 4 bytes an entry less at 1e6 (8.5 M entries)
+        return cls(shift, np.searchsorted(start, indptr), block[start], np.append(start, len(indices)).astype(offsets),
+                   maxima)
+
+
 @dataclass(frozen=True)
 class Postings:
-    """One word of a question: the keys holding it (ascending), the score it adds to each, and its ceiling."""
+    """One word of a question: the keys holding it (ascending), the score it adds to each, and its bounds."""
 
     keys: np.ndarray
     scores: np.ndarray  # float32, bm25s' precomputed per-(word, key) score
     times: int  # occurrences in the question: each adds the score again
     ceiling: float  # times × the highest of ``scores``
+    weight: float  # ``scores`` are the index's float32 scores × this (1: the index's own)
+    word: int  # its number in the index's vocabulary
 
 
-# When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions (CPU ms, p50,
-# pruned / every posting summed): 1e6 keys 7.6 / 16.4 (49-token questions), 2.4 / 5.9 (short ones); 1e5 keys 3.5 /
-# 1.5 and 0.4 / 0.6; 3e5 keys 2.1 / 4.4 and 0.6 / 1.6. Below PRUNE_FROM keys the plain sum fits the caches and wins.
+# When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions: see the README's
+# "Past the encoder". Below PRUNE_FROM keys the plain sum fits the caches and wins.
 PRUNE_FROM = 200_000
-# It gives up, and sums every posting, once the rare words it has summed hold this share of the question's
-# postings: beyond it, merging them costs more than one np.bincount over all of them.
+# It gives up, and sums every posting, when the words it must sum hold more than this share of the question's
+# postings: beyond it, one np.bincount over all of them costs less.
 PRUNE_SHARE = 0.2
+# A (word, key) lookup costs about as much as summing this many postings (0.24 µs against 6.4 ns at 1e6): with more
+# candidates than that allows, it sums every posting instead (a short question of common words left ~150,000
+# candidates at 1e6: 100-170 ms of lookups).
+LOOKUP_COST = 40
+# The first lower bound of the n-th best score comes from the keys best by the rarest words, summed until they hold
+# this share of the question's postings (and at least SEED_PER_KEY postings for each key wanted). At 1e6 keys, 0.1 %
+# instead of 0.5 % left a weaker bound on some questions, and thousands of candidates to look up.
+SEED_SHARE, SEED_PER_KEY = 0.005, 8
+_TINY = np.nextafter(np.float32(0), np.float32(1))  # the lowest positive float32: a lower bound of any score
 
 
 @dataclass
 class KeywordQuery:
-    """BM25 of one question, computed only for the keys that can matter (MaxScore, exact).
+    """BM25 of one question, computed only for the keys that can matter (block-max MaxScore, exact).
 
     A question's common words ("China", "said") hold up to every key of a large index; summing all their
     postings cost ~22 ms a question at 1e6 keys. Fusion needs only the best keys and the scores of a few
-    others. So the rare words' postings are summed first; once the common words' ceilings together fall below
-    the n-th best partial score, no key holding only common words can make the n best, and the common words
-    are only looked up (binary search in their sorted postings) for the candidates that still can.
-    Scores equal the plain sum exactly: float64 sums of a few float32 scores are exact in any order, and bounds
-    are compared after rounding to float32, so even ties come out the same. One per question: not shared
-    between threads.
+    others. So: (1) the keys best by the rarest words are scored exactly, and the n-th best of them is a lower
+    bound ``floor`` of the n-th best score. (2) The words of lowest ceiling whose ceilings together stay below
+    ``floor`` are never summed: a key holding only them cannot make the n best. (3) The other words' postings
+    are summed; a key whose partial score plus those words' highest scores in its block of keys (BlockMaxima)
+    stays below ``floor`` is dropped. (4) The few keys left (~250 of 1e6) are scored exactly by looking
+    each word up in the key's block. Scores equal the plain sum exactly: float64 sums of a few float32 scores
+    are exact in any order, and bounds are compared after rounding to float32, so even ties come out the same.
+    One per question: not shared between threads.
     """
 
     words: list[Postings]  # fewest keys first
     count: int  # keys in the index
+    blocks: BlockMaxima
+    indices: np.ndarray  # the index's postings (CSC by word): the keys of each posting
+    data: np.ndarray  # and their float32 scores
     every: np.ndarray | None = None  # every key's score, once :meth:`top` had to sum every posting
+    _directory: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+    _known: dict[int, np.float32] = field(default_factory=dict)  # scores :meth:`top` computed, by position
+
+    def directory(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Every word's blocks as one ascending array of word number × stride + block, the first posting of each
+        and the end of its postings, and the stride: where :func:`_lookup` finds a key's block for all words."""
+        if self._directory is None:
+            stride = (self.count >> self.blocks.shift) + 1
+            spans = [self.blocks.entries(w.word) for w in self.words]
+            none = np.zeros(0, np.int64)
+            self._directory = (
+                np.concatenate([none, *(i * stride + self.blocks.block[s].astype(np.int64)
+                                        for i, s in enumerate(spans))]),
+                np.concatenate([none, *(self.blocks.start[s.start : s.stop] for s in spans)]),
+                np.concatenate([none, *(self.blocks.start[s.start + 1 : s.stop + 1] for s in spans)]), stride)
+        return self._directory
 
     def scores(self) -> np.ndarray:
         """The float32 score of every key: every posting summed with one ``np.bincount`` (np.add.at, as bm25s
@@ -200,9 +282,9 @@ class KeywordQuery:
                            minlength=self.count).astype(np.float32)
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The ``n`` keys with the highest positive scores (only those in ``among`` when given; ties: lowest
-        position first): (positions ascending, int64; their float32 scores)."""
-        floor = np.nextafter(np.float32(0), np.float32(1))  # a lower bound of the n-th best score, above 0
+        """The ``n`` keys with the highest positive scores (only those in ``among``, ascending, when given; ties:
+        lowest position first): (positions ascending, int64; their float32 scores)."""
+        floor = _TINY  # a lower bound of the n-th best score, above 0
         if self.every is None:  # else summed already: a filtered search asks again, for the best key of all
             if self.count >= PRUNE_FROM:
                 found = self._pruned(n, among)
@@ -221,65 +303,132 @@ class KeywordQuery:
         return best(rows, scores[rows], n)
 
     def _pruned(self, n: int, among: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | np.float32:
-        """:meth:`top` from the rare words' postings and lookups of the common ones, or, when that would cost
-        more than summing every posting, a lower bound of the n-th best score found on the way."""
-        floor = np.nextafter(np.float32(0), np.float32(1))
-        budget, summed = PRUNE_SHARE * sum(len(w.keys) for w in self.words), 0
-        totals = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
-        seen = np.zeros(self.count, dtype=bool)  # the keys holding any word summed so far
-        for split, word in enumerate(self.words, 1):
-            summed += len(word.keys)
-            if split > 1 and summed > budget:  # the first word's postings are its scores: nothing to merge
-                return floor
-            added, scores = word.keys, word.scores
-            if among is not None:
-                admitted = np.isin(added, among)
-                added, scores = added[admitted], scores[admitted]
-            added = added.astype(np.intp)  # indexing with int32 converts on every use
-            totals[added] += scores.astype(np.float64) * word.times  # a word holds each key once
-            seen[added] = True
-            rest = self.words[split:]
-            if not rest:
-                keys = np.flatnonzero(seen)
-                return best(keys, totals[keys].astype(np.float32), n)
-            ceiling = sum(w.ceiling for w in rest)  # the most that the rest can add to any key
-            if ceiling >= sum(w.ceiling for w in self.words[:split]):
-                continue  # no partial score can exceed the rest's ceiling yet: not worth a look
-            keys = np.flatnonzero(seen)  # ascending: for best(), and binary searches in order are faster
-            partial = totals[keys]
-            if len(keys) < n:
-                continue
-            floor = nth = _nth(partial.astype(np.float32), n)
-            if np.float32(ceiling) >= nth:
-                continue
-            # A key outside ``keys`` scores at most ``ceiling``, below the n-th best partial score (a lower bound
-            # of the n-th best score): never among the n best. Nor is a key whose partial score plus the ceiling of
-            # the words not yet counted stays below it. The rest are only looked up, for the keys still in the race.
-            for i, word in enumerate(rest):
-                alive = (partial + ceiling).astype(np.float32) >= nth
-                keys, partial = keys[alive], _add(partial[alive], keys[alive], [word])
-                ceiling = sum(w.ceiling for w in rest[i + 1 :])
-                nth = _nth(partial.astype(np.float32), n)  # partial scores only grow: a higher bound
-            return best(keys, partial.astype(np.float32), n)
-        return floor
+        """:meth:`top` by block-max MaxScore, or, when that would cost more than summing every posting, a lower
+        bound of the n-th best score found on the way. (Finishing its partial sums instead, word by word, was
+        slower than one np.bincount over every posting.)"""
+        if not self.words:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        total = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
+        summed = self._seed_words(n)
+        for i in summed:
+            total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
+        floor = self._floor(total, summed, n, among)
+        by_ceiling = sorted(set(range(len(self.words))) - set(summed), key=lambda i: self.words[i].ceiling)
+        rest, split = 0.0, 0  # the most that the words never summed add to any key
+        while split < len(by_ceiling) and np.float32(rest + self.words[by_ceiling[split]].ceiling) < floor:
+            rest += self.words[by_ceiling[split]].ceiling
+            split += 1
+        bounded = by_ceiling[:split]
+        summed += by_ceiling[split:]
+        if sum(len(self.words[i].keys) for i in summed) > PRUNE_SHARE * sum(len(w.keys) for w in self.words):
+            return floor
+        for i in by_ceiling[split:]:
+            total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
+        keys = np.concatenate([self.words[i].keys for i in summed], dtype=np.intp)
+        bound = total[keys]
+        if bounded:  # a key's partial score plus the most that the other words add in its block
+            blocks = self.blocks
+            ceiling = np.bincount(np.concatenate([blocks.block[blocks.entries(self.words[i].word)] for i in bounded]),
+                                  np.concatenate([blocks.bounds(self.words[i]) for i in bounded]),
+                                  minlength=(self.count >> blocks.shift) + 1)
+            bound += ceiling[keys >> blocks.shift]
+        passed, postings = keys[bound.astype(np.float32) >= floor], sum(len(w.keys) for w in self.words)
+        # A key holds at most len(summed) of these words: at least that many candidates, before sorting them out.
+        if len(passed) // len(summed) * len(bounded) * LOOKUP_COST > postings:
+            return floor  # a weak bound (short questions of common words): summing every posting costs less
+        candidates = np.unique(passed)
+        if among is not None:
+            candidates = candidates[_isin_sorted(candidates, among)]
+        if len(candidates) * len(bounded) * LOOKUP_COST > postings:
+            return floor
+        found = best(candidates, (total[candidates] + _lookup(self, candidates, bounded)).astype(np.float32), n)
+        self._known.update(zip(found[0].tolist(), found[1], strict=True))
+        return found
+
+    def _seed_words(self, n: int) -> list[int]:
+        """The rarest words, holding SEED_SHARE of the question's postings (at least SEED_PER_KEY a key wanted)."""
+        want, got = max(SEED_SHARE * sum(len(w.keys) for w in self.words), SEED_PER_KEY * n), 0
+        for i, word in enumerate(self.words):
+            got += len(word.keys)
+            if got >= want:
+                return list(range(i + 1))
+        return list(range(len(self.words)))
+
+    def _floor(self, total: np.ndarray, summed: list[int], n: int, among: np.ndarray | None) -> np.float32:
+        """A lower bound of the n-th best score (of keys in ``among``): the n-th best exact score of the 2n keys
+        with the best partial scores ``total`` from the rarest words (most of the n best hold some), or the lowest
+        positive float32."""
+        keys = np.concatenate([self.words[i].keys for i in summed])
+        if among is not None:
+            keys = keys[_isin_sorted(keys, among)]
+        partial = total[keys]
+        most = 2 * n * len(summed)  # a key is in at most len(summed) of the lists: these hold 2n keys or all
+        if len(keys) > most:
+            top = np.argpartition(partial, len(keys) - most)[len(keys) - most :]
+            keys, partial = keys[top], partial[top]
+        keys, first = np.unique(keys, return_index=True)
+        if len(keys) < n:
+            return _TINY
+        if len(keys) > 2 * n:
+            keys = np.sort(keys[np.argpartition(partial[first], len(keys) - 2 * n)[len(keys) - 2 * n :]])
+        others = sorted(set(range(len(self.words))) - set(summed))
+        return max(_TINY, _nth((total[keys] + _lookup(self, keys, others)).astype(np.float32), n))
 
     def at(self, positions: np.ndarray) -> np.ndarray:
-        """The float32 scores of the keys at ``positions``."""
+        """The float32 scores of the keys at ``positions`` (ascending or not)."""
         positions = np.asarray(positions, dtype=np.int64)
         if self.every is not None:
             return self.every[positions]
-        return _add(np.zeros(len(positions)), positions, self.words).astype(np.float32)
+        known = np.array([pos in self._known for pos in positions.tolist()], dtype=bool)
+        scores = np.empty(len(positions), dtype=np.float32)
+        scores[known] = [self._known[pos] for pos in positions[known].tolist()]
+        unknown = positions[~known]
+        scores[~known] = _lookup(self, unknown, range(len(self.words))).astype(np.float32)
+        return scores
 
 
-def _add(total: np.ndarray, positions: np.ndarray, words: Sequence[Postings]) -> np.ndarray:
-    """``total`` (float64, one per position) plus each word's score at those positions, found by binary search
-    in its sorted postings."""
-    for w in words:
-        targets = positions.astype(w.keys.dtype, copy=False)  # a mixed-type search would copy all the postings
-        found = np.minimum(np.searchsorted(w.keys, targets), len(w.keys) - 1)
-        hit = w.keys[found] == targets
-        total[hit] += w.scores[found[hit]].astype(np.float64) * w.times
-    return total
+def _lookup(query: KeywordQuery, positions: np.ndarray, words: Sequence[int]) -> np.ndarray:
+    """The float64 score from ``words`` (numbers in query.words) of the keys at ``positions``: the block of each
+    (word, key) is found in the question's block directory (all its words' blocks, one sorted array), then the
+    key by a binary search within that block, all pairs at once. A binary search over a common word's whole
+    postings costs ~20 cache misses a key, and one NumPy call per word: 1.1 ms for 240 keys at 1e6."""
+    directory, starts, ends, stride = query.directory()
+    words = np.asarray(words, dtype=np.int64)
+    if not len(directory) or not len(positions) or not len(words):
+        return np.zeros(len(positions))
+    block = positions >> query.blocks.shift
+    wanted = (words[:, None] * stride + block[None, :]).ravel()  # word-major pairs
+    entry = np.minimum(np.searchsorted(directory, wanted), len(directory) - 1)
+    pair = np.flatnonzero(directory[entry] == wanted)
+    entry = entry[pair]
+    which, row = np.divmod(pair, len(positions))
+    which = words[which]
+    lo, end = starts[entry], ends[entry]
+    hi, target, keys = end.copy(), positions[row].astype(query.indices.dtype), query.indices
+    while True:  # the first posting >= target in [lo, hi): at most shift + 1 rounds
+        searching = np.flatnonzero(lo < hi)
+        if not len(searching):
+            break
+        mid = (lo[searching] + hi[searching]) >> 1
+        below = keys[mid] < target[searching]
+        lo[searching[below]] = mid[below] + 1
+        hi[searching[~below]] = mid[~below]
+    hit = np.flatnonzero(lo < end)
+    hit = hit[keys[lo[hit]] == target[hit]]
+    which = which[hit]
+    weights = np.array([w.weight for w in query.words], dtype=np.float32)[which]
+    times = np.array([w.times for w in query.words], dtype=np.float64)[which]
+    # The same float32 product as the word's scores (data × weight), then float64 × times: exact, as summed.
+    scores = (query.data[lo[hit]] * weights).astype(np.float64) * times
+    return np.bincount(row[hit], scores, minlength=len(positions))
+
+
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """Which of ``values`` are in ``sorted_set`` (ascending)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    found = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[found] == values
 
 
 def _nth(scores: np.ndarray, n: int) -> np.float32:

@@ -35,6 +35,22 @@ def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncode
     assert np.allclose(stored[3], index.vectors.reconstruct(3))
 
 
+def test_key_table_equals_the_keys_in_sqlite(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """The in-memory key table answers what the SQL queries it replaced answered, question keys included."""
+    ingest([corpus], tmp_path / "ix", fake_encoder)
+    store = Index.open(tmp_path / "ix", model=fake_encoder.name).store
+    db = store.db
+    rows = db.execute("SELECT pos, turn_id, paragraph FROM keys ORDER BY pos").fetchall()
+    assert any(para == QUESTION_KEY for _, _, para in rows) and any(para >= 0 for _, _, para in rows)
+    positions = [pos for pos, _, _ in rows][::-1]  # any order
+    assert store.keys_at(positions) == {pos: (tid, para) for pos, tid, para in rows}
+    turns = [*sorted({tid for _, tid, _ in rows}), "no-such-turn"]
+    expected: dict[str, list[tuple[int, int]]] = {}
+    for tid, pos, para in db.execute("SELECT turn_id, pos, paragraph FROM keys WHERE asked IS NULL ORDER BY pos"):
+        expected.setdefault(tid, []).append((pos, para))
+    assert store.paragraph_keys(turns) == expected and store.paragraph_keys([]) == {}
+
+
 def test_unchanged_sources_are_skipped_and_edits_reencode_one_paragraph(
     corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
 ) -> None:

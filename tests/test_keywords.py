@@ -65,13 +65,15 @@ def index() -> KeywordIndex:
     return KeywordIndex.build(synthetic_texts(3_000, seed=7))
 
 
-@pytest.fixture(autouse=True, params=["pruned", "budget", "summed"])
+@pytest.fixture(autouse=True, params=["pruned", "budget", "capped", "summed"])
 def pruning(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run each test three ways: pruned whatever it costs, pruned within PRUNE_SHARE (as in indexes of
-    PRUNE_FROM keys and more: it gives up on some questions), and every posting summed."""
+    """Run each test four ways: pruned whatever it costs, pruned within PRUNE_SHARE and LOOKUP_COST (as in indexes
+    of PRUNE_FROM keys and more: it gives up on some questions), giving up before every lookup (LOOKUP_COST), and
+    every posting summed."""
     monkeypatch.setattr(keywords, "PRUNE_FROM", 10**12 if request.param == "summed" else 0)
-    if request.param == "pruned":
+    if request.param in ("pruned", "capped"):
         monkeypatch.setattr(keywords, "PRUNE_SHARE", 1.0)
+        monkeypatch.setattr(keywords, "LOOKUP_COST", 0 if request.param == "pruned" else 10**12)
     return request.param
 
 
@@ -80,30 +82,56 @@ def pruning(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 def test_top_equals_scoring_every_key(index: KeywordIndex, question: str, n: int) -> None:
     among = np.sort(np.random.default_rng(n).choice(index.count, 700, replace=False))
     for admitted in (None, among):
-        found, scores = index.query(question).top(n, admitted)
+        query = index.query(question)
+        found, scores = query.top(n, admitted)
         expected, expected_scores = plain_top(index, question, n, admitted)
         np.testing.assert_array_equal(found, expected)
         np.testing.assert_array_equal(scores, expected_scores)  # bit for bit, not approximately
+        # Then any key's score, those top() found and the others (as fusion asks), in any order
+        positions = np.random.default_rng(n).permutation(index.count)
+        np.testing.assert_array_equal(query.at(positions), index.scores(question)[positions])
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
 def test_scores_at_any_key_equal_scoring_every_key(index: KeywordIndex, question: str) -> None:
     positions = np.random.default_rng(1).choice(index.count, 500, replace=False)
     np.testing.assert_array_equal(index.query(question).at(positions), index.scores(question)[positions])
+    every = np.arange(index.count)  # all of them, in order: each block and each word's first and last posting
+    np.testing.assert_array_equal(index.query(question).at(every), index.scores(question))
 
 
 def test_common_words_are_only_looked_up(index: KeywordIndex, pruning: str, monkeypatch: pytest.MonkeyPatch) -> None:
     looked_up: list[int] = []
-    real = keywords._add
-    monkeypatch.setattr(keywords, "_add", lambda total, positions, words: looked_up.append(len(words))
-                        or real(total, positions, words))
-    query = index.query("rare3word rare17word development cooperation countries")
+    real = keywords._lookup
+    monkeypatch.setattr(keywords, "_lookup", lambda query, positions, words: looked_up.append(len(positions))
+                        or real(query, positions, words))
+    question = "rare3word rare17word development cooperation countries"
+    query = index.query(question)
     found = query.top(8)
     assert len(query.words) == 5 and [len(w.keys) for w in query.words] == sorted(len(w.keys) for w in query.words)
-    # Pruned: the candidates' scores were completed by looking up common words, not by summing their postings.
-    assert (sum(looked_up) > 0) == (pruning == "pruned")  # within the budget, it gives up on this one
-    np.testing.assert_array_equal(found[0], plain_top(index, "rare3word rare17word development cooperation "
-                                                             "countries", 8)[0])
+    # Pruned: no sum of every posting; a few keys (the seeds, then the candidates) were scored by lookups, far
+    # fewer than hold a common word.
+    if pruning == "pruned":
+        assert query.every is None and 0 < sum(looked_up) < len(query.words[-1].keys)
+    if pruning in ("capped", "summed"):  # gave up (as "budget" does on this small index: lookups cost more)
+        assert query.every is not None
+    np.testing.assert_array_equal(found[0], plain_top(index, question, 8)[0])
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 700, 5_000])
+def test_block_maxima_bound_every_posting(count: int) -> None:
+    """Each word's block maximum is the highest of its scores in that block, for blocks of any fill."""
+    built = KeywordIndex.build(synthetic_texts(count, seed=count))
+    blocks, indptr = built._blocks, built._indptr
+    for w in range(len(indptr) - 1):
+        keys, scores = built._indices[indptr[w] : indptr[w + 1]], built._data[indptr[w] : indptr[w + 1]]
+        entries = slice(blocks.first[w], blocks.first[w + 1])
+        assert blocks.block[entries].tolist() == sorted(set((keys >> blocks.shift).tolist()))
+        for block, start, end, top in zip(blocks.block[entries], blocks.start[entries],
+                                          blocks.start[entries.start + 1 : entries.stop + 1], blocks.maxima[entries],
+                                          strict=True):
+            assert set((built._indices[start:end] >> blocks.shift).tolist()) == {block}
+            assert top == scores[(keys >> blocks.shift) == block].max()
 
 
 def test_ties_go_to_the_lowest_positions() -> None:
@@ -124,7 +152,7 @@ class PlainQuery(KeywordQuery):
     """The plain computation behind the same interface: every key scored up front, the array indexed."""
 
     def __init__(self, query: KeywordQuery) -> None:
-        super().__init__(query.words, query.count, query.scores())
+        super().__init__(query.words, query.count, query.blocks, query.indices, query.data, query.scores())
 
     def top(self, n: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         assert self.every is not None
@@ -177,6 +205,7 @@ def test_weighted_top_equals_summing_weighted_postings(index: KeywordIndex, n: i
                             np.concatenate([matrix["data"][s] * w if w != 1 else matrix["data"][s] for s, w in spans]),
                             minlength=index.count).astype(np.float32)
     np.testing.assert_array_equal(index.weighted_scores(terms), reference)
+    np.testing.assert_array_equal(index.weighted_query(terms).at(np.arange(index.count)), reference)
     found, scores = index.weighted_query(terms).top(n)
     expected, expected_scores = best_of(reference, n)
     np.testing.assert_array_equal(found, expected)
