@@ -31,12 +31,14 @@ class TunedModel:
     seconds: float
     created: str
     abstain_below: float  # the model's abstention threshold (see TUNED_ABSTAIN_BELOW), read by load_encoder
+    files: tuple[str, ...] = ()  # the Q&A files the pairs came from, so a benchmark can say what the model saw
+    split: str = "all"  # 'tune': only pairs older than the first file's test split (see training_pairs)
 
 
 # Chosen on the benchmark's tune split alone (trained on its older 70 % of dates, measured on the rest, fused
 # R@1 / MRR@10): 2 epochs at 2e-5 0.359 / 0.473; 4 at 5e-5 0.372 / 0.483; the same with BM25-mined hard
 # negatives 0.378 / 0.482 (not kept: no clear gain for a third text per pair). Base model 0.327 / 0.437.
-EPOCHS, LEARNING_RATE = 4, 5e-5
+EPOCHS, LEARNING_RATE, BATCH_SIZE = 4, 5e-5, 32
 # Also tried on that slice (2026-11-29, one seed, fused R@1 / MRR@10; 1 question = 0.006): the fusion weight
 # 0.05-0.3 for the tuned model, 0.346-0.372 / 0.457-0.486 with no trend across two runs, so FUSION_WEIGHT stays;
 # WiSE-FT (weights 0.7 tuned + 0.3 base) 0.365 / 0.482 against 0.359 / 0.479 tuned alone, not kept; the symmetric
@@ -49,8 +51,8 @@ TUNED_ABSTAIN_BELOW = 0.40
 
 
 def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
-              batch_size: int = 32, learning_rate: float = LEARNING_RATE, seed: int = 0,
-              progress: bool = True) -> TunedModel:
+              batch_size: int = BATCH_SIZE, learning_rate: float = LEARNING_RATE, seed: int = 0,
+              files: Sequence[str] = (), split: str = "all", progress: bool = True) -> TunedModel:
     """Fine-tune ``base`` on (question, answer) ``pairs`` and save it in ``out``.
 
     Args:
@@ -61,6 +63,8 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
         batch_size: pairs per step; the other answers of a batch are each question's negatives.
         learning_rate: AdamW learning rate (linear warm-up over the first 10 % of steps).
         seed: shuffling and initialisation seed, for repeatable runs.
+        files: the Q&A files the pairs came from, recorded in the manifest.
+        split: which of their pairs were used ('all', or 'tune': see training_pairs), recorded likewise.
         progress: show a progress bar.
 
     Returns:
@@ -93,7 +97,7 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
     loss = MultipleNegativesRankingLoss(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
     order = list(pairs)
-    steps = epochs * -(-len(order) // batch_size)
+    steps = epochs * len(batches(order, batch_size))
     warmup = max(1, steps // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min(1.0, (step + 1) / warmup) * max(0.0, (steps - step) / max(1, steps - warmup))
@@ -103,8 +107,7 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
     with tqdm(total=steps, desc="Fine-tuning", unit="step", disable=not progress) as bar:
         for _ in range(epochs):
             random.shuffle(order)
-            for i in range(0, len(order), batch_size):
-                batch = order[i : i + batch_size]
+            for batch in batches(order, batch_size):
                 if len(batch) < 2:  # a lone pair has no negatives to learn from
                     bar.update(1)
                     continue
@@ -123,7 +126,41 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
     manifest = TunedModel(
         name=f"{base}-tuned-{digest}", base=base, pairs=len(pairs), epochs=epochs, batch_size=batch_size,
         seconds=round(time.perf_counter() - start, 1), created=datetime.now(UTC).isoformat(timespec="seconds"),
-        abstain_below=TUNED_ABSTAIN_BELOW,
+        abstain_below=TUNED_ABSTAIN_BELOW, files=tuple(files), split=split,
     )
     (out / TUNED_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
     return manifest
+
+
+def batches(pairs: Sequence[tuple[str, str]], size: int) -> list[list[tuple[str, str]]]:
+    """``pairs`` in batches of ``size`` in which no answer text repeats, keeping their order otherwise.
+
+    An answer given to several questions would otherwise be, within one batch, a negative of its own question.
+    A pair whose answer is already in the batch waits for the next one.
+    """
+    out: list[list[tuple[str, str]]] = []
+    pending = list(pairs)
+    while pending:
+        batch: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        later: list[tuple[str, str]] = []
+        for pair in pending:
+            answer = " ".join(pair[1].split())
+            if len(batch) < size and answer not in seen:
+                batch.append(pair)
+                seen.add(answer)
+            else:
+                later.append(pair)
+        out.append(batch)
+        pending = later
+    return out
+
+
+def read_manifest(folder: Path) -> TunedModel:
+    """The manifest of a model folder written by :func:`fine_tune` (older manifests lack files and split)."""
+    try:
+        fields = json.loads((folder / TUNED_MANIFEST).read_text("utf-8"))
+        fields["files"] = tuple(fields.get("files", ()))
+        return TunedModel(**fields)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PressroomError(f"{folder / TUNED_MANIFEST} is unreadable ({exc}); tune the model again.") from exc
