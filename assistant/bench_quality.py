@@ -144,8 +144,9 @@ class QualityReport:
         files = ", ".join(Path(f).name for f in t.files) or "unrecorded files"
         seen = (" (pairs older than the first file's test split)" if t.split == "tune"
                 else " (every pair: if this file was among them, its test split is no fair test)")
+        rate = f", learning rate {t.learning_rate:g}" if t.learning_rate else ""
         return (f"pressroom-tuned: {t.name}, trained on {t.pairs} pairs of {files}{seen}, {t.epochs} epochs, "
-                f"batch {t.batch_size}.")
+                f"batch {t.batch_size}{rate}.")
 
 
 def normalise(text: str) -> str:

@@ -33,6 +33,7 @@ class TunedModel:
     abstain_below: float  # the model's abstention threshold (see TUNED_ABSTAIN_BELOW), read by load_encoder
     files: tuple[str, ...] = ()  # the Q&A files the pairs came from, so a benchmark can say what the model saw
     split: str = "all"  # 'tune': only pairs older than the first file's test split (see training_pairs)
+    learning_rate: float | None = None  # None in manifests written before it was recorded
 
 
 # Chosen on the benchmark's tune split alone (trained on its older 70 % of dates, measured on the rest, fused
@@ -141,7 +142,7 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
     manifest = TunedModel(
         name=f"{base}-tuned-{digest}", base=base, pairs=len(pairs), epochs=epochs, batch_size=batch_size,
         seconds=round(time.perf_counter() - start, 1), created=datetime.now(UTC).isoformat(timespec="seconds"),
-        abstain_below=TUNED_ABSTAIN_BELOW, files=tuple(files), split=split,
+        abstain_below=TUNED_ABSTAIN_BELOW, files=tuple(files), split=split, learning_rate=learning_rate,
     )
     (out / TUNED_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
     return manifest
