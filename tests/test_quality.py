@@ -143,6 +143,24 @@ def test_training_batches_never_hold_one_answer_twice() -> None:
     assert batches(pairs[:4], 2) == [[("q1", "a"), ("q2", "b")], [("q3", "a"), ("q4", "c")]]
 
 
+def test_an_older_manifest_reads_with_its_training_data_unrecorded(tmp_path: Path) -> None:
+    from assistant.bench_quality import QualityReport
+    from embeddings.tune import read_manifest
+
+    (tmp_path / "pressroom-model.json").write_text(json.dumps({
+        "name": "m-tuned-1", "base": "all-MiniLM-L6-v2", "pairs": 490, "epochs": 4, "batch_size": 32,
+        "seconds": 680.0, "created": "2026-11-29T09:00:00+00:00", "abstain_below": 0.4}), "utf-8")
+    manifest = read_manifest(tmp_path)
+    assert manifest.files == () and manifest.split == "all" and manifest.learning_rate is None
+    report = QualityReport(n=1, split="test", dates=("", ""), answers=1, methods={}, tuned_from=manifest)
+    assert report.tuned_data() == ("pressroom-tuned: m-tuned-1, trained on 490 pairs of unrecorded files (every "
+                                   "pair: if this file was among them, its test split is no fair test), 4 epochs, "
+                                   "batch 32.")
+    (tmp_path / "pressroom-model.json").write_text("{not json", "utf-8")
+    with pytest.raises(PressroomError, match="unreadable"):
+        read_manifest(tmp_path)
+
+
 # --- with the real model ------------------------------------------------------------------------------------
 
 
