@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
 from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
 from embeddings.reranker import load_reranker
+from embeddings.tune import TunedModel
 
 from .questions import strip_framing
 from .retrieval import FUSION_WEIGHT, Retriever
@@ -115,6 +116,7 @@ class QualityReport:
     tuned_abstention: Abstention | None = None  # the tuned model's own threshold (its manifest's), same questions
     rewordings: Rewordings | None = None
     chinese: CrossLingual | None = None  # the same questions in Chinese and English, multilingual model
+    tuned_from: TunedModel | None = None  # the tuned model's manifest: which pairs it was trained on
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "split": self.split, "dates": list(self.dates), "answers": self.answers,
@@ -130,7 +132,21 @@ class QualityReport:
                                  "methods": self.rewordings.methods, "off_topic_refused": self.rewordings.refused}
         if self.chinese is not None:
             out["chinese"] = self.chinese.to_json()
+        if self.tuned_from is not None:
+            out["tuned"] = asdict(self.tuned_from)
         return out
+
+    def tuned_data(self) -> str | None:
+        """One sentence on what the tuned model was trained on, and whether that leaves this split unseen."""
+        t = self.tuned_from
+        if t is None:
+            return None
+        files = ", ".join(Path(f).name for f in t.files) or "unrecorded files"
+        seen = (" (pairs older than the first file's test split)" if t.split == "tune"
+                else " (every pair: if this file was among them, its test split is no fair test)")
+        rate = f", learning rate {t.learning_rate:g}" if t.learning_rate else ""
+        return (f"pressroom-tuned: {t.name}, trained on {t.pairs} pairs of {files}{seen}, {t.epochs} epochs, "
+                f"batch {t.batch_size}{rate}.")
 
 
 def normalise(text: str) -> str:
@@ -249,7 +265,8 @@ def _pressroom(retriever: Retriever) -> Callable[[str], list[str]]:
 
 
 def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: bool = False,
-                off_topic: Sequence[str] = (), tuned: Encoder | None = None, rewordings: Path | None = None,
+                off_topic: Sequence[str] = (), tuned: Encoder | None = None, tuned_from: TunedModel | None = None,
+                rewordings: Path | None = None,
                 chinese: Path | None = None, chinese_off_topic: Sequence[str] = (), compare: Sequence[str] = (),
                 progress: Callable[[str], None] | None = None) -> QualityReport:
     """Benchmark bm25, dense (exact) and Press Room on the Q&A file ``path``.
@@ -261,6 +278,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
         steps: also measure, on the tune split, each step of Press Room's ranking added in turn.
         off_topic: questions with no answer in the file, to measure abstention.
         tuned: a model made by `pressroom tune` on the tune split, benchmarked as ``pressroom-tuned``.
+        tuned_from: its manifest (embeddings.tune.read_manifest), reported with the figures.
         rewordings: a file of short rewordings of the file's questions (see :func:`read_pair_lines`): run
             the second protocol, with the questions as keys.
         chinese: ``<pair id>\t<question in Chinese>`` lines: adds the cross-lingual table (bench_crosslingual).
@@ -344,7 +362,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             index.close()
     return QualityReport(n=len(chosen.pairs), split=split, dates=(chosen.first, chosen.last), answers=len(answers),
                          methods=methods, steps=step_table, abstention=abstention,
-                         tuned_abstention=tuned_abstention, rewordings=keyed, chinese=cross)
+                         tuned_abstention=tuned_abstention, rewordings=keyed, chinese=cross, tuned_from=tuned_from)
 
 
 def _abstention(index: Index, encoder: Encoder, questions: Sequence[str], gold: Sequence[str], run: Run,

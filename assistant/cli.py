@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from embeddings.errors import PressroomError
-from embeddings.tune import EPOCHS, LEARNING_RATE
+from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE
 
 from .settings import Settings
 
@@ -265,7 +265,7 @@ def doctor(index: Path | None, model: str | None) -> None:
 @click.option("--epochs", default=EPOCHS, show_default=True, type=click.IntRange(1, 20))
 @click.option("--learning-rate", default=LEARNING_RATE, show_default=True, type=click.FloatRange(1e-7, 1e-2),
               help="AdamW learning rate (warm-up over the first 10 % of steps, then linear decay).")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(2, 512),
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
 @model_option
 @friendly
@@ -289,7 +289,8 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     pairs = training_pairs(files, split)
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
-                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
+                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                      files=[str(f) for f in files], split=split)
     click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
 
@@ -404,6 +405,7 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
       pressroom bench quality my_qa.jsonl --compare bge-small,mpnet,rerank
     """
     from embeddings.encoder import load_encoder
+    from embeddings.tune import read_manifest
 
     from .bench_quality import run_quality
 
@@ -411,7 +413,8 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     questions, chinese_questions = ([q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
                                     if path else [] for path in (off_topic, chinese_off_topic))
     report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
-                         tuned=load_encoder(str(tuned)) if tuned else None, rewordings=rewordings,
+                         tuned=load_encoder(str(tuned)) if tuned else None,
+                         tuned_from=read_manifest(tuned) if tuned else None, rewordings=rewordings,
                          chinese=chinese, chinese_off_topic=chinese_questions,
                          compare=[key.strip() for key in compare.split(",") if key.strip()],
                          progress=lambda line: click.echo(line, err=True))
@@ -421,6 +424,8 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     click.echo(f"{report.n} questions ({report.split} split, {report.dates[0]} to {report.dates[1]}), "
                f"{report.answers} distinct answers, model {settings.model}")
     click.echo(_quality_table(report.methods))
+    if report.tuned_from:
+        click.echo(report.tuned_data())
     if report.steps:
         click.echo("\nEach step of the ranking, tune split:")
         click.echo(_quality_table(report.steps))

@@ -131,6 +131,36 @@ def test_training_pairs_never_include_the_first_files_test_split(tmp_path: Path)
     assert len(tune) == 7 + 2  # bench's older 7 dates, and the older file's two pairs before 2024-01-08
     assert len(training_pairs([bench, older], "all")) == 13
 
+def test_training_batches_never_hold_one_answer_twice() -> None:
+    from embeddings.tune import batches
+
+    # Answer "a" replied to three questions: in one batch it would be a negative of its own question.
+    pairs = [("q1", "a"), ("q2", "b"), ("q3", "a"), ("q4", "c"), ("q5", "a "), ("q6", "d"), ("q7", "e")]
+    out = batches(pairs, 3)
+    assert sorted(p for b in out for p in b) == sorted(pairs)  # every pair once
+    assert all(len(b) <= 3 and len({" ".join(a.split()) for _, a in b}) == len(b) for b in out)
+    assert out[0] == [("q1", "a"), ("q2", "b"), ("q4", "c")]  # the order kept otherwise
+    assert batches(pairs[:4], 2) == [[("q1", "a"), ("q2", "b")], [("q3", "a"), ("q4", "c")]]
+
+
+def test_an_older_manifest_reads_with_its_training_data_unrecorded(tmp_path: Path) -> None:
+    from assistant.bench_quality import QualityReport
+    from embeddings.tune import read_manifest
+
+    (tmp_path / "pressroom-model.json").write_text(json.dumps({
+        "name": "m-tuned-1", "base": "all-MiniLM-L6-v2", "pairs": 490, "epochs": 4, "batch_size": 32,
+        "seconds": 680.0, "created": "2026-11-29T09:00:00+00:00", "abstain_below": 0.4}), "utf-8")
+    manifest = read_manifest(tmp_path)
+    assert manifest.files == () and manifest.split == "all" and manifest.learning_rate is None
+    report = QualityReport(n=1, split="test", dates=("", ""), answers=1, methods={}, tuned_from=manifest)
+    assert report.tuned_data() == ("pressroom-tuned: m-tuned-1, trained on 490 pairs of unrecorded files (every "
+                                   "pair: if this file was among them, its test split is no fair test), 4 epochs, "
+                                   "batch 32.")
+    (tmp_path / "pressroom-model.json").write_text("{not json", "utf-8")
+    with pytest.raises(PressroomError, match="unreadable"):
+        read_manifest(tmp_path)
+
+
 # --- with the real model ------------------------------------------------------------------------------------
 
 
@@ -250,12 +280,14 @@ def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
 def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
     from assistant.retrieval import Retriever
     from embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
-    from embeddings.tune import TUNED_ABSTAIN_BELOW, fine_tune
+    from embeddings.tune import TUNED_ABSTAIN_BELOW, fine_tune, read_manifest
 
     pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
         ["trade talks", "arms sales", "the Africa visit", "the typhoon", "EU trade"], TINY, strict=True)]
-    tuned = fine_tune(pairs, tmp_path / "model", epochs=1, batch_size=4, progress=False)
+    tuned = fine_tune(pairs, tmp_path / "model", epochs=1, batch_size=4, progress=False, files=["a.jsonl"],
+                      split="tune")
     assert tuned.name.startswith(DEFAULT_MODEL + "-tuned-") and tuned.pairs == 5
+    assert read_manifest(tmp_path / "model") == tuned  # what it was trained on, for bench quality to report
     encoder = load_encoder(str(tmp_path / "model"))
     assert encoder.name == tuned.name and encoder.dim == load_encoder().dim
     # The tuned model's own threshold, from its manifest; the default model keeps its own.
@@ -278,7 +310,9 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     qa = tmp_path / "qa.jsonl"
     qa.write_text("".join(json.dumps({"question": q, "answer": a, "date": f"2024-01-0{i + 1}"}) + "\n"
                           for i, (q, a) in enumerate(pairs)), "utf-8")
-    report = run_quality(qa, load_encoder(), split="all", off_topic=OFF_TOPIC[:20], tuned=encoder)
+    report = run_quality(qa, load_encoder(), split="all", off_topic=OFF_TOPIC[:20], tuned=encoder, tuned_from=tuned)
+    assert list(report.to_json()["tuned"]["files"]) == ["a.jsonl"] and report.to_json()["tuned"]["split"] == "tune"
+    assert "trained on 5 pairs of a.jsonl (pairs older than the first file's test split)" in report.tuned_data()
     assert report.methods["pressroom-tuned"]["R@10"] == 1.0  # five answers, none refused: every one in the top 10
     a = report.tuned_abstention
     assert a is not None and a.threshold == TUNED_ABSTAIN_BELOW and a.off_topic == 20 and a.lost_r1 == 0
