@@ -127,3 +127,22 @@ def test_bad_k(retriever: Retriever, k: object) -> None:
 
 def test_clean_question_drops_control_characters() -> None:
     assert clean_question("Yangtze\x00 River\u202e Delta\ud800?") == "Yangtze River\u202e Delta?"
+
+
+def test_questions_asked_at_once_get_the_answers_asked_one_by_one(retriever: Retriever) -> None:
+    import concurrent.futures
+
+    # Each question's BM25 runs on the retriever's threads while its vector is computed: many questions at once
+    # must not mix their keyword candidates up. (A question beside another is encoded on one thread, alone on
+    # several: the same vector to ~1e-6, so scores are compared to 1e-4.)
+    def answers(q: str) -> list[tuple[str, int, float]]:
+        return [(hit.answer.id, hit.matched, hit.score) for hit in retriever.search(q, 5)]
+
+    questions = QUESTIONS * 3
+    alone = [answers(q) for q in questions]
+    assert any(alone)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(answers, questions))
+    for one, other in zip(alone, together, strict=True):
+        assert [h[:2] for h in one] == [h[:2] for h in other]
+        assert [h[2] for h in one] == pytest.approx([h[2] for h in other], abs=1e-4)
