@@ -308,8 +308,9 @@ class KeywordQuery:
         slower than one np.bincount over every posting.)"""
         if not self.words:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        postings = sum(len(w.keys) for w in self.words)  # the question's
         total = np.zeros(self.count)  # of the words summed so far (pages are mapped only where touched)
-        summed = self._seed_words(n)
+        summed = self._seed_words(n, postings)
         for i in summed:
             total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
         floor = self._floor(total, summed, n, among)
@@ -320,7 +321,7 @@ class KeywordQuery:
             split += 1
         bounded = by_ceiling[:split]
         summed += by_ceiling[split:]
-        if sum(len(self.words[i].keys) for i in summed) > PRUNE_SHARE * sum(len(w.keys) for w in self.words):
+        if sum(len(self.words[i].keys) for i in summed) > PRUNE_SHARE * postings:
             return floor
         for i in by_ceiling[split:]:
             total[self.words[i].keys] += self.words[i].scores.astype(np.float64) * self.words[i].times
@@ -332,7 +333,7 @@ class KeywordQuery:
                                   np.concatenate([blocks.bounds(self.words[i]) for i in bounded]),
                                   minlength=(self.count >> blocks.shift) + 1)
             bound += ceiling[keys >> blocks.shift]
-        passed, postings = keys[bound.astype(np.float32) >= floor], sum(len(w.keys) for w in self.words)
+        passed = keys[bound.astype(np.float32) >= floor]
         # A key holds at most len(summed) of these words: at least that many candidates, before sorting them out.
         if len(passed) // len(summed) * len(bounded) * LOOKUP_COST > postings:
             return floor  # a weak bound (short questions of common words): summing every posting costs less
@@ -345,9 +346,9 @@ class KeywordQuery:
         self._known.update(zip(found[0].tolist(), found[1], strict=True))
         return found
 
-    def _seed_words(self, n: int) -> list[int]:
-        """The rarest words, holding SEED_SHARE of the question's postings (at least SEED_PER_KEY a key wanted)."""
-        want, got = max(SEED_SHARE * sum(len(w.keys) for w in self.words), SEED_PER_KEY * n), 0
+    def _seed_words(self, n: int, postings: int) -> list[int]:
+        """The rarest words, holding SEED_SHARE of the question's ``postings`` (at least SEED_PER_KEY a key wanted)."""
+        want, got = max(SEED_SHARE * postings, SEED_PER_KEY * n), 0
         for i, word in enumerate(self.words):
             got += len(word.keys)
             if got >= want:
