@@ -129,6 +129,16 @@ def test_clean_question_drops_control_characters() -> None:
     assert clean_question("Yangtze\x00 River\u202e Delta\ud800?") == "Yangtze River\u202e Delta?"
 
 
+@pytest.mark.parametrize("text", ["  How will  Shanghai lead?  ", "Tab\there", "No\u00a0break\u2028line",
+                                  "Gu Jun: 上海?", "\x7f\x85 bell \x07?", "emoji \U0001f600 and \ufeff mark"])
+def test_clean_question_skips_only_what_has_no_control_character(text: str) -> None:
+    # Printable text skips the per-character pass; it must come out as the pass would make it.
+    import unicodedata
+
+    spaced = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
+    assert clean_question(text) == re.sub(r"\s+", " ", spaced).strip()
+
+
 def test_questions_asked_at_once_get_the_answers_asked_one_by_one(retriever: Retriever) -> None:
     import concurrent.futures
 
