@@ -214,21 +214,35 @@ class Index:
 # bench speed`): one-thread exact search costs ~0.1 µs a vector, so 2e4 vectors ≈ 2 ms, 1e5 ≈ 8–14 ms (over the 5 ms
 # budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
 # nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
-# finished building 1e6 after 12 minutes. A question scans only the ivf_nprobe(lists) lists nearest to it.
+# finished building 1e6 after 12 minutes; at 1e5 (2026-11-29), HNSW32 at efSearch 128 took 0.30 ms of CPU a question
+# for the recall IVF's 2,048 lists give in 0.13 (short questions 0.989), after a 15 s build. A question scans only the
+# ivf_nprobe(lists) lists nearest to it.
 FLAT_MAX = 20_000
+# Lists: 2·√n (rounded to a power of two) while 2,048 lists would hold fewer than 39 vectors each (faiss' minimum to
+# train a centroid), 2,048 from 79,872 vectors. A list is scanned whole, so a question costs its nprobe lists' vectors
+# (memory-bound: ~0.08 µs a vector) plus its distance to every centroid. Benchmark vectors (`pressroom bench speed`'s
+# noisy copies; CPU ms a question on one thread, recall@10 of short questions), 2026-11-29: 1e5 keys, 2,048 lists at
+# nprobe 16 0.13 ms, 0.989 against 512 lists at nprobe 32 0.45 ms, 0.989 (1,024 at 32: 0.28 ms, 0.984); 3e5 keys,
+# 2,048 at 16 0.27 ms, 0.989 against 1,024 at 32 0.82 ms, 0.981. Below that, denser lists lost recall: 3e4 keys, 512
+# lists 0.979 against 256 lists 0.986 (both at 32). The k-means build grows with the lists (CPU: 1e5 keys 18 s for
+# 2,048 lists, 2.2 s for 512; 3e5 35 s against 11 s; 1e6 unchanged, 2,048 lists, 54 s).
+IVF_MAX_LISTS = 2048
 # Lists a question scans, by the index's lists: recall@10 against exact search on the benchmark's 220 long questions
 # and 236 short ones (2026-11-29, `pressroom bench speed`'s indexes) at nprobe 8 / 16 / 32 — 1e5 keys, 512 lists:
 # long 0.9991 / 0.9995 / 1.0, short 0.938 / 0.970 / 0.987; 1e6 keys, 2,048 lists: long 1.0 / 1.0 / 1.0, short
-# 0.970 / 0.995 / 0.9996. So 32 up to 1,024 lists, 16 from 2,048 (FAISS CPU ms a question at 1e6: 0.79 against
-# 1.48). Set when an index is opened, so an index built with other values uses these.
+# 0.970 / 0.995 / 0.9996; 1e5 keys, 2,048 lists at nprobe 16 / 24 / 32: long 1.0, short 0.989 / 0.991 / 0.992. So 32
+# up to 1,024 lists, 16 from 2,048 (FAISS CPU ms a question at 1e6: 0.79 against 1.48). Set when an index is opened,
+# so an index built with other values uses these.
 IVF_NPROBE, IVF_NPROBE_LARGE, IVF_LARGE_LISTS = 32, 16, 2048
 IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
 IVF_TRAIN_ITERATIONS = 10
 
 
 def ivf_lists(count: int) -> int:
-    """Inverted lists for ``count`` vectors: the power of two nearest 2·√count (512 at 1e5, 2,048 at 1e6), and
-    never fewer than 39 vectors a list (faiss' minimum to train a centroid; only tiny test indexes reach it)."""
+    """Inverted lists for ``count`` vectors (see IVF_MAX_LISTS): 256 at 3e4, 512 at 5e4, 2,048 from 79,872; never
+    fewer than 39 vectors a list (only tiny test indexes reach that bound)."""
+    if count >= 39 * IVF_MAX_LISTS:
+        return IVF_MAX_LISTS
     return max(1, min(1 << round(np.log2(2 * np.sqrt(max(count, 1)))), count // 39))
 
 

@@ -27,12 +27,21 @@ def test_kind_by_size() -> None:
     assert vectors_kind(0) == vectors_kind(FLAT_MAX) == "flat"
     assert vectors_kind(FLAT_MAX + 1).startswith("ivf")
     # nprobe by the lists, as measured on the benchmark (index.IVF_NPROBE)
-    assert vectors_kind(100_000) == "ivf512,nprobe32" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
+    assert vectors_kind(100_000) == "ivf2048,nprobe16" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
+    assert vectors_kind(30_000) == "ivf256,nprobe32"  # denser lists lost recall there (index.IVF_MAX_LISTS)
     assert isinstance(build_vectors(np.zeros((0, 8), np.float32), 8), faiss.IndexFlatIP)
 
 
-def test_ivf_recall_at_10_against_exact_search() -> None:
-    data = clustered(FLAT_MAX + 5_000, 64, seed=1)
+@pytest.mark.parametrize("sizes", [range(FLAT_MAX + 1, 2_000_000, 997)])
+def test_ivf_lists_grow_with_the_size_and_hold_39_vectors_each(sizes: range) -> None:
+    lists = [index_module.ivf_lists(n) for n in sizes]
+    assert lists == sorted(lists) and max(lists) == index_module.IVF_MAX_LISTS
+    assert all(n >= 39 * m and m & (m - 1) == 0 for n, m in zip(sizes, lists, strict=True))  # powers of two
+
+
+@pytest.mark.parametrize("size", [FLAT_MAX + 5_000, 39 * index_module.IVF_MAX_LISTS])
+def test_ivf_recall_at_10_against_exact_search(size: int) -> None:
+    data = clustered(size, 64, seed=1)
     queries = clustered(200, 64, seed=2)
     approx = build_vectors(data, 64)
     assert isinstance(approx, faiss.IndexIVFFlat) and approx.nprobe < approx.nlist  # not a full scan
