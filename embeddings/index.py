@@ -136,7 +136,7 @@ class Index:
             # this generation (a generation never changes once published); IVF's lists are mapped too.
             vectors = faiss.read_index(str(directory / VECTORS), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
             if isinstance(vectors, faiss.IndexIVF):
-                vectors.nprobe = ivf_nprobe(vectors.nlist)
+                vectors.nprobe = ivf_nprobe(vectors.ntotal)
         except RuntimeError as exc:
             raise IndexProblem(
                 f"The vector file {directory / VECTORS} is corrupt or missing; run `pressroom doctor` to "
@@ -215,25 +215,28 @@ class Index:
 # budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
 # nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
 # finished building 1e6 after 12 minutes; at 1e5 (2026-11-29), HNSW32 at efSearch 128 took 0.30 ms of CPU a question
-# for the recall IVF's 2,048 lists give in 0.13 (short questions 0.989), after a 15 s build. A question scans only the
-# ivf_nprobe(lists) lists nearest to it.
+# for short questions' recall@10 0.989, after a 15 s build, where IVF's 2,048 lists scanned 32 at a time take 0.20 ms
+# for 0.992. A question scans only the ivf_nprobe(count) lists nearest to it.
 FLAT_MAX = 20_000
 # Lists: 2·√n (rounded to a power of two) while 2,048 lists would hold fewer than 39 vectors each (faiss' minimum to
 # train a centroid), 2,048 from 79,872 vectors. A list is scanned whole, so a question costs its nprobe lists' vectors
 # (memory-bound: ~0.08 µs a vector) plus its distance to every centroid. Benchmark vectors (`pressroom bench speed`'s
-# noisy copies; CPU ms a question on one thread, recall@10 of short questions), 2026-11-29: 1e5 keys, 2,048 lists at
-# nprobe 16 0.13 ms, 0.989 against 512 lists at nprobe 32 0.45 ms, 0.989 (1,024 at 32: 0.28 ms, 0.984); 3e5 keys,
-# 2,048 at 16 0.27 ms, 0.989 against 1,024 at 32 0.82 ms, 0.981. Below that, denser lists lost recall: 3e4 keys, 512
-# lists 0.979 against 256 lists 0.986 (both at 32). The k-means build grows with the lists (CPU: 1e5 keys 18 s for
-# 2,048 lists, 2.2 s for 512; 3e5 35 s against 11 s; 1e6 unchanged, 2,048 lists, 54 s).
+# noisy copies; CPU ms a question on one thread; recall@10 of short questions and recall@40, the dense candidates
+# fusion takes for k = 5, of long and short ones), 2026-11-29, at 1e5 keys: 512 lists at nprobe 32 (before) 0.45 ms,
+# 0.989, 0.983; 2,048 lists at 16 / 24 / 32 / 48 0.13 / 0.17 / 0.20 / 0.29 ms, 0.989 / 0.991 / 0.992 / 0.995, 0.972 /
+# 0.979 / 0.982 / 0.987; 1,024 lists at 32 0.28 ms, 0.984. 3e5 keys: 2,048 at 16 0.27 ms, 0.989 against 1,024 at 32
+# 0.82 ms, 0.981. Below 79,872, denser lists lost recall: 3e4 keys, 512 lists 0.979 against 256 lists 0.986 (both at
+# 32). The k-means build grows with the lists (CPU: 1e5 keys 18 s for 2,048 lists, 2.2 s for 512; 3e5 35 s against
+# 11 s; 1e6 unchanged, 2,048 lists, 54 s).
 IVF_MAX_LISTS = 2048
-# Lists a question scans, by the index's lists: recall@10 against exact search on the benchmark's 220 long questions
+# Lists a question scans, by the index's size: recall@10 against exact search on the benchmark's 220 long questions
 # and 236 short ones (2026-11-29, `pressroom bench speed`'s indexes) at nprobe 8 / 16 / 32 — 1e5 keys, 512 lists:
 # long 0.9991 / 0.9995 / 1.0, short 0.938 / 0.970 / 0.987; 1e6 keys, 2,048 lists: long 1.0 / 1.0 / 1.0, short
-# 0.970 / 0.995 / 0.9996; 1e5 keys, 2,048 lists at nprobe 16 / 24 / 32: long 1.0, short 0.989 / 0.991 / 0.992. So 32
-# up to 1,024 lists, 16 from 2,048 (FAISS CPU ms a question at 1e6: 0.79 against 1.48). Set when an index is opened,
-# so an index built with other values uses these.
-IVF_NPROBE, IVF_NPROBE_LARGE, IVF_LARGE_LISTS = 32, 16, 2048
+# 0.970 / 0.995 / 0.9996. So 16 at 1e6 (FAISS CPU ms a question: 0.79 against 1.48), from 524,288 keys (where 2·√n
+# lists reached 2,048); 32 below, where 2,048 lists at 16 found fewer of the exact top 40 than 512 lists at 32 did
+# (0.972 against 0.983 at 1e5: 63 of 220 long questions' five answers differed from exact search's, against 29; at 32,
+# 0.982). Set when an index is opened, so an index built with other values uses these.
+IVF_NPROBE, IVF_NPROBE_LARGE, IVF_LARGE = 32, 16, 524_288
 IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
 IVF_TRAIN_ITERATIONS = 10
 
@@ -246,14 +249,14 @@ def ivf_lists(count: int) -> int:
     return max(1, min(1 << round(np.log2(2 * np.sqrt(max(count, 1)))), count // 39))
 
 
-def ivf_nprobe(lists: int) -> int:
-    """Lists a question scans in an IVF index of ``lists`` lists (see IVF_NPROBE)."""
-    return IVF_NPROBE_LARGE if lists >= IVF_LARGE_LISTS else IVF_NPROBE
+def ivf_nprobe(count: int) -> int:
+    """Lists a question scans in an IVF index of ``count`` vectors (see IVF_NPROBE)."""
+    return IVF_NPROBE_LARGE if count >= IVF_LARGE else IVF_NPROBE
 
 
 def vectors_kind(count: int) -> str:
     """The FAISS index kind used for ``count`` vectors, as recorded in the manifest."""
-    return "flat" if count <= FLAT_MAX else f"ivf{ivf_lists(count)},nprobe{ivf_nprobe(ivf_lists(count))}"
+    return "flat" if count <= FLAT_MAX else f"ivf{ivf_lists(count)},nprobe{ivf_nprobe(count)}"
 
 
 def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
@@ -269,7 +272,7 @@ def build_vectors(matrix: np.ndarray, dim: int) -> faiss.Index:
         index.cp.max_points_per_centroid = IVF_TRAIN_PER_LIST
         index.cp.seed = 1234  # the same vectors give the same index
         index.train(matrix)
-        index.nprobe = ivf_nprobe(lists)
+        index.nprobe = ivf_nprobe(len(matrix))
     if len(matrix):
         index.add(matrix)
     if isinstance(index, faiss.IndexIVF):

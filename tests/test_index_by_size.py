@@ -26,8 +26,8 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 def test_kind_by_size() -> None:
     assert vectors_kind(0) == vectors_kind(FLAT_MAX) == "flat"
     assert vectors_kind(FLAT_MAX + 1).startswith("ivf")
-    # nprobe by the lists, as measured on the benchmark (index.IVF_NPROBE)
-    assert vectors_kind(100_000) == "ivf2048,nprobe16" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
+    # lists and nprobe by the size, as measured on the benchmark (index.IVF_MAX_LISTS, index.IVF_NPROBE)
+    assert vectors_kind(100_000) == "ivf2048,nprobe32" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
     assert vectors_kind(30_000) == "ivf256,nprobe32"  # denser lists lost recall there (index.IVF_MAX_LISTS)
     assert isinstance(build_vectors(np.zeros((0, 8), np.float32), 8), faiss.IndexFlatIP)
 
@@ -60,7 +60,7 @@ def test_a_large_index_is_ivf_recorded_and_mapped(
     ingest([corpus], tmp_path / "ix", fake_encoder)
     index = Index.open(tmp_path / "ix", model=fake_encoder.name)
     assert index.manifest.vectors.startswith("ivf") and isinstance(index.vectors, faiss.IndexIVFFlat)
-    assert index.vectors.nprobe == index_module.ivf_nprobe(index.vectors.nlist) == index_module.IVF_NPROBE
+    assert index.vectors.nprobe == index_module.ivf_nprobe(index.vectors.ntotal) == index_module.IVF_NPROBE
     stored = index.store.key_vectors(fake_encoder.dim)
     scores, positions = index.search(stored[7:8], 1)
     assert positions[0][0] == 7 and scores[0][0] == pytest.approx(1, abs=1e-5)
