@@ -215,8 +215,8 @@ class Index:
 # budget for a whole question). IVF replaced HNSW because its build is bounded: k-means on a sample, then one
 # nearest-centroid search per vector (1e6 vectors: 54 s of CPU, 3.7 min wall on the busy machine), where HNSW32 had not
 # finished building 1e6 after 12 minutes; at 1e5 (2026-11-29), HNSW32 at efSearch 128 took 0.30 ms of CPU a question
-# for short questions' recall@10 0.989, after a 15 s build, where IVF's 2,048 lists scanned 32 at a time take 0.20 ms
-# for 0.992. A question scans only the ivf_nprobe(count) lists nearest to it.
+# for short questions' recall@10 0.989, after a 15 s build, where IVF's 2,048 lists scanned 48 at a time take 0.29 ms
+# for 0.995. A question scans only the ivf_nprobe(count) lists nearest to it.
 FLAT_MAX = 20_000
 # Lists: 2·√n (rounded to a power of two) while 2,048 lists would hold fewer than 39 vectors each (faiss' minimum to
 # train a centroid), 2,048 from 79,872 vectors. A list is scanned whole, so a question costs its nprobe lists' vectors
@@ -233,10 +233,12 @@ IVF_MAX_LISTS = 2048
 # and 236 short ones (2026-11-29, `pressroom bench speed`'s indexes) at nprobe 8 / 16 / 32 — 1e5 keys, 512 lists:
 # long 0.9991 / 0.9995 / 1.0, short 0.938 / 0.970 / 0.987; 1e6 keys, 2,048 lists: long 1.0 / 1.0 / 1.0, short
 # 0.970 / 0.995 / 0.9996. So 16 at 1e6 (FAISS CPU ms a question: 0.79 against 1.48), from 524,288 keys (where 2·√n
-# lists reached 2,048); 32 below, where 2,048 lists at 16 found fewer of the exact top 40 than 512 lists at 32 did
-# (0.972 against 0.983 at 1e5: 63 of 220 long questions' five answers differed from exact search's, against 29; at 32,
-# 0.982). Set when an index is opened, so an index built with other values uses these.
-IVF_NPROBE, IVF_NPROBE_LARGE, IVF_LARGE = 32, 16, 524_288
+# lists reached 2,048), and 32 for fewer than 2,048 lists. Between, 2,048 lists are scanned 48 at a time: fusion takes
+# the dense top k × 8, not 10, and at 1e5 the answer lists of 220 long and 236 short questions (k = 5 and 20) differed
+# from those of exact search in 283 of 912 cases with 512 lists at 32, in 296 with 2,048 at 48, 269 at 64, 364 at 32
+# and 466 at 16 (recall@40 0.983 for 512 lists at 32; 0.987, 0.982 and 0.972 for 2,048 at 48, 32 and 16). Set when
+# an index is opened, so an index built with other values uses these.
+IVF_NPROBE, IVF_NPROBE_DENSE, IVF_NPROBE_LARGE, IVF_LARGE = 32, 48, 16, 524_288
 IVF_TRAIN_PER_LIST = 64  # k-means sample: 64 vectors a list is plenty for centroids, and 4x cheaper than faiss' 256
 IVF_TRAIN_ITERATIONS = 10
 
@@ -251,7 +253,9 @@ def ivf_lists(count: int) -> int:
 
 def ivf_nprobe(count: int) -> int:
     """Lists a question scans in an IVF index of ``count`` vectors (see IVF_NPROBE)."""
-    return IVF_NPROBE_LARGE if count >= IVF_LARGE else IVF_NPROBE
+    if count >= IVF_LARGE:
+        return IVF_NPROBE_LARGE
+    return IVF_NPROBE_DENSE if ivf_lists(count) == IVF_MAX_LISTS else IVF_NPROBE
 
 
 def vectors_kind(count: int) -> str:

@@ -27,7 +27,7 @@ def test_kind_by_size() -> None:
     assert vectors_kind(0) == vectors_kind(FLAT_MAX) == "flat"
     assert vectors_kind(FLAT_MAX + 1).startswith("ivf")
     # lists and nprobe by the size, as measured on the benchmark (index.IVF_MAX_LISTS, index.IVF_NPROBE)
-    assert vectors_kind(100_000) == "ivf2048,nprobe32" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
+    assert vectors_kind(100_000) == "ivf2048,nprobe48" and vectors_kind(1_000_000) == "ivf2048,nprobe16"
     assert vectors_kind(30_000) == "ivf256,nprobe32"  # denser lists lost recall there (index.IVF_MAX_LISTS)
     assert isinstance(build_vectors(np.zeros((0, 8), np.float32), 8), faiss.IndexFlatIP)
 
