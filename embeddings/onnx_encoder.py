@@ -241,10 +241,11 @@ class OnnxEncoder:
                 run(int(i), self._one_thread())
             return out
         # Plain threads that each take the next longest text, one session each: a thread pool's future per text,
-        # and the main thread woken for each, cost 2-4 % more CPU (600 texts, three rounds taking turns: 126.5-127.0
-        # against 128.1-129.5 texts per CPU-second). Two threads sharing one session encoded 4-5 % fewer answers
-        # per CPU-second (110-114 against 115-119), for ~50 MB more memory per session while an ingest runs. A
-        # thread that finds every session busy makes its own (~0.1 s) while the others already encode.
+        # and the main thread woken for each, cost ~2 % more CPU (600 texts, tokenised up front, in turns in one
+        # process: 126.5-127.0 against 128.1-129.5 texts per CPU-second over three rounds, 117.8-118.3 against
+        # 115.4-122.3 over three more at load 5). Two threads sharing one session encoded 4-5 % fewer answers per
+        # CPU-second (110-114 against 115-119), for ~50 MB more memory per session while an ingest runs. Sessions
+        # not made yet (see prepare) are made by the thread that needs one.
         with self._lock:
             free = list(self._singles[:workers])
         pending = iter(order.tolist())
