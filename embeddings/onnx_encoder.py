@@ -171,7 +171,9 @@ class OnnxEncoder:
         """
         with self._lock:
             if self._preparing is None and len(self._singles) < self.n_threads:
-                self._preparing = threading.Thread(target=self._make_singles, name="encoder-sessions", daemon=True)
+                # Not a daemon: a process leaving (an ingest that failed while parsing) waits for the session being
+                # made; a daemon thread stopped inside onnxruntime at exit aborts the process ("terminate called").
+                self._preparing = threading.Thread(target=self._make_singles, name="encoder-sessions")
                 self._preparing.start()
 
     def _make_singles(self) -> None:
@@ -251,6 +253,7 @@ class OnnxEncoder:
         pending = iter(order.tolist())
         taken = threading.Lock()
         failures: list[BaseException] = []
+        stop = threading.Event()  # a text failed, or the caller was interrupted: take no more texts
         bar = None
         if progress:
             from tqdm import tqdm
@@ -258,14 +261,14 @@ class OnnxEncoder:
             bar = tqdm(total=len(texts), desc="Encoding", unit="text")
 
         def work() -> None:
-            with taken:
-                session = free.pop() if free else None
-            if session is None:
-                session = self._session(1)
-                with self._lock:
-                    self._singles.append(session)
             try:
-                while not failures:
+                with taken:
+                    session = free.pop() if free else None
+                if session is None:
+                    session = self._session(1)
+                    with self._lock:
+                        self._singles.append(session)
+                while not stop.is_set():
                     with taken:
                         i = next(pending, None)
                     if i is None:
@@ -276,14 +279,20 @@ class OnnxEncoder:
                             bar.update()
             except BaseException as exc:  # re-raised by the caller's thread below
                 failures.append(exc)
+                stop.set()
 
-        threads = [threading.Thread(target=work, name=f"encode-{n}", daemon=True) for n in range(workers)]
+        threads = [threading.Thread(target=work, name=f"encode-{n}") for n in range(workers)]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
-        if bar is not None:
-            bar.close()
+        try:
+            for thread in threads:
+                thread.join()
+        finally:  # interrupted (Ctrl+C): each thread stops after its current text
+            stop.set()
+            for thread in threads:
+                thread.join()
+            if bar is not None:
+                bar.close()
         if failures:
             raise failures[0]
         return out
