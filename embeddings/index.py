@@ -22,6 +22,7 @@ import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -346,6 +347,11 @@ def encode_with_progress(encoder: Encoder, texts: list[str], progress: bool) -> 
     return np.concatenate(parts)
 
 
+def _save_keywords(texts: list[str], folder: Path) -> None:
+    """Build the BM25 index of the keys' texts (row i = key i, as in the vectors) and save it into ``folder``."""
+    KeywordIndex.build(texts).save(folder)
+
+
 class IndexWriter:
     """The one writer of an index folder: stage a copy, change it, commit it as the new generation.
 
@@ -437,15 +443,19 @@ class IndexWriter:
         for h, key in zip(hashes, keys, strict=True):
             if h not in cached:
                 todo.setdefault(h, key.text)
-        if todo:
-            store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
+        # The keyword index does not need the vectors: it is built and saved on a thread of its own while the
+        # encoder runs (onnxruntime releases the GIL), not after it with one core idle.
+        with ThreadPoolExecutor(1, thread_name_prefix="keywords") as pool:
+            keywords = pool.submit(_save_keywords, [key.text for key in keys], stage / KEYWORDS)
+            if todo:
+                store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
+            keywords.result()
         store.db.execute("BEGIN")
         store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
         store.prune_vectors()
         store.db.execute("COMMIT")
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
-        KeywordIndex.build([key.text for key in keys]).save(stage / KEYWORDS)  # row i = key i, as above
         questions = sum(key.is_question for key in keys)
         conferences = store.count("conferences")
         sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})

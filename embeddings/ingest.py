@@ -215,6 +215,8 @@ def ingest(
                         report.unchanged += 1
                         report.rejected.extend((unit.name, why) for why in unit.problems)
                         continue
+                    if not changed and hasattr(encoder, "prepare"):
+                        encoder.prepare()  # its sessions are made while this source is parsed and staged
                     conferences, skipped = unit.read()
                 except TranscriptError as exc:
                     report.rejected.append((unit.name, str(exc)))

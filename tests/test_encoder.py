@@ -165,6 +165,44 @@ def test_a_question_beside_another_runs_on_one_thread(real_encoder) -> None:
     assert (encoder.session.calls, single.calls) == (2, 1)
 
 
+def test_prepared_sessions_are_the_ones_texts_run_in_and_change_no_vector(real_encoder,
+                                                                          paragraphs: list[str]) -> None:
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    encoder = OnnxEncoder(real_encoder.name, real_encoder.folder, real_encoder.dim, n_threads=2, question_threads=2)
+    assert encoder._singles == []
+    encoder.prepare()  # an ingest calls it while it parses; encode waits for it
+    vectors = encoder.encode(paragraphs)
+    assert len(encoder._singles) == 2 and encoder.session not in encoder._singles  # made once, none more
+    assert {s.get_session_options().intra_op_num_threads for s in encoder._singles} == {1}
+    assert np.array_equal(vectors, real_encoder.encode(paragraphs))
+    encoder.prepare()  # every session made: nothing started
+    assert encoder._preparing is None
+
+
+def test_a_text_that_fails_on_its_thread_fails_the_encode(real_encoder, paragraphs: list[str]) -> None:
+    from embeddings.onnx_encoder import OnnxEncoder
+
+    encoder = OnnxEncoder(real_encoder.name, real_encoder.folder, real_encoder.dim, n_threads=2, question_threads=2)
+
+    class Failing:
+        """A session whose fifth run fails, as onnxruntime does on a bad input."""
+
+        def __init__(self, session) -> None:
+            self.session, self.calls = session, 0
+
+        def run(self, *args):
+            self.calls += 1
+            if self.calls == 5:
+                raise RuntimeError("bad input")
+            return self.session.run(*args)
+
+    encoder._singles = [Failing(encoder._session(1)), encoder._session(1)]
+    with pytest.raises(RuntimeError, match="bad input"):
+        encoder.encode(paragraphs)
+    assert np.array_equal(encoder.encode(paragraphs[:3]), real_encoder.encode(paragraphs[:3]))  # still usable
+
+
 def test_a_bad_thread_count_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     from embeddings.errors import PressroomError
     from embeddings.onnx_encoder import default_question_threads

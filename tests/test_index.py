@@ -13,6 +13,7 @@ import pytest
 from embeddings.errors import IndexProblem
 from embeddings.index import CURRENT, MANIFEST, VECTORS, Index, IndexWriter
 from embeddings.ingest import ingest
+from embeddings.keywords import KeywordIndex
 from embeddings.records import Kind
 from embeddings.store import QUESTION_KEY
 
@@ -103,6 +104,35 @@ def test_failed_commit_leaves_previous_index(
     assert tree_digest(root) == digest
     assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
     assert Index.open(root).store.count("conferences") == 1
+
+
+def test_a_keyword_index_that_fails_beside_the_encoder_leaves_previous_index(
+    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ix"
+    ingest([corpus / "scio-2024-03-28-shanghai-five-centers-p7.txt"], root, fake_encoder)
+    digest = tree_digest(root)
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(KeywordIndex, "save", disk_full)  # on the keywords' own thread, while the encoder runs
+    with pytest.raises(IndexProblem, match=r"No space left on device.*the previous index is intact"):
+        ingest([corpus], root, fake_encoder)
+    assert tree_digest(root) == digest
+    assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
+
+
+def test_the_encoder_is_prepared_only_when_a_source_changed(
+    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    prepared: list[int] = []
+    fake_encoder.prepare = lambda: prepared.append(len(fake_encoder.texts))  # type: ignore[attr-defined]
+    root = tmp_path / "ix"
+    ingest([corpus], root, fake_encoder)
+    assert prepared == [0]  # once, before anything was encoded, though two sources changed
+    ingest([corpus], root, fake_encoder)
+    assert prepared == [0]  # nothing changed: no sessions made for nothing
 
 
 def test_stale_stage_from_a_killed_writer_is_cleaned(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
