@@ -104,7 +104,7 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
         files: the Q&A files the pairs came from, recorded in the manifest.
         split: which of their pairs were used ('all', or 'tune': see training_pairs), recorded likewise.
         soup: folders of models tuned from the same base with the same recipe and another seed: the saved
-            weights are the average of theirs and this run's (a model soup: see SOUP).
+            weights are the average of theirs and this run's (a model soup: measured above).
         progress: show a progress bar.
 
     Returns:
