@@ -267,7 +267,7 @@ def doctor(index: Path | None, model: str | None) -> None:
               help="AdamW learning rate (warm-up over the first 10 % of steps, then linear decay).")
 @click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Shuffling seed, for repeatable runs.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Shuffling and dropout seed, for repeatable runs.")
 @click.option("--soup", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model tuned the same way with another --seed (repeatable): save the average of its weights "
                    "and this run's, a model soup that is no slower to ask.")
