@@ -145,8 +145,9 @@ class QualityReport:
         seen = (" (pairs older than the first file's test split)" if t.split == "tune"
                 else " (every pair: if this file was among them, its test split is no fair test)")
         rate = f", learning rate {t.learning_rate:g}" if t.learning_rate else ""
+        soup = f", weights averaged with {', '.join(t.soup)}" if t.soup else ""
         return (f"pressroom-tuned: {t.name}, trained on {t.pairs} pairs of {files}{seen}, {t.epochs} epochs, "
-                f"batch {t.batch_size}{rate}.")
+                f"batch {t.batch_size}{rate}{soup}.")
 
 
 def normalise(text: str) -> str:

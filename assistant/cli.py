@@ -267,10 +267,14 @@ def doctor(index: Path | None, model: str | None) -> None:
               help="AdamW learning rate (warm-up over the first 10 % of steps, then linear decay).")
 @click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(2, 512),
               help="Pairs per step; the other answers in a batch are the negatives.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Shuffling and dropout seed, for repeatable runs.")
+@click.option("--soup", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A model tuned the same way with another --seed (repeatable): save the average of its weights "
+                   "and this run's, a model soup that is no slower to ask.")
 @model_option
 @friendly
 def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_rate: float, batch_size: int,
-         model: str | None) -> None:
+         seed: int, soup: tuple[Path, ...], model: str | None) -> None:
     """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
@@ -279,6 +283,7 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     Example:
       pressroom tune my_qa.jsonl older_qa.jsonl --out models/my-press-office
       pressroom ingest --rebuild --model models/my-press-office data/
+      pressroom tune my_qa.jsonl --seed 1 --soup models/my-press-office --out models/my-soup
     """
     from embeddings.tune import fine_tune
 
@@ -289,8 +294,8 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     pairs = training_pairs(files, split)
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
-                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                      files=[str(f) for f in files], split=split)
+                      epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+                      files=[str(f) for f in files], split=split, soup=soup)
     click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
 

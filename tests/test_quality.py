@@ -151,7 +151,8 @@ def test_an_older_manifest_reads_with_its_training_data_unrecorded(tmp_path: Pat
         "name": "m-tuned-1", "base": "all-MiniLM-L6-v2", "pairs": 490, "epochs": 4, "batch_size": 32,
         "seconds": 680.0, "created": "2026-11-29T09:00:00+00:00", "abstain_below": 0.4}), "utf-8")
     manifest = read_manifest(tmp_path)
-    assert manifest.files == () and manifest.split == "all" and manifest.learning_rate is None
+    assert manifest.files == () and manifest.split == "all" and manifest.learning_rate is None and manifest.seed is None
+    assert manifest.soup == ()
     report = QualityReport(n=1, split="test", dates=("", ""), answers=1, methods={}, tuned_from=manifest)
     assert report.tuned_data() == ("pressroom-tuned: m-tuned-1, trained on 490 pairs of unrecorded files (every "
                                    "pair: if this file was among them, its test split is no fair test), 4 epochs, "
@@ -319,3 +320,25 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     assert report.to_json()["abstention-tuned"]["threshold"] == TUNED_ABSTAIN_BELOW
     with pytest.raises(PressroomError, match="not empty"):
         fine_tune(pairs, tmp_path / "model", progress=False)
+
+
+@pytest.mark.slow
+def test_tune_soup_saves_the_mean_of_the_runs_weights(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from embeddings.tune import fine_tune, read_manifest
+
+    pairs = [(f"What did the spokesperson say about {t}?", a) for t, a in zip(
+        ["trade talks", "arms sales", "the Africa visit", "the typhoon", "EU trade"], TINY, strict=True)]
+    first = fine_tune(pairs, tmp_path / "s0", epochs=1, batch_size=4, seed=0, progress=False)
+    fine_tune(pairs, tmp_path / "s1", epochs=1, batch_size=4, seed=1, progress=False)
+    soup = fine_tune(pairs, tmp_path / "soup", epochs=1, batch_size=4, seed=1, soup=[tmp_path / "s0"],
+                     progress=False)
+    assert read_manifest(tmp_path / "soup") == soup and soup.soup == (first.name,) and soup.seed == 1
+    s0, s1, mean = (load_file(str(tmp_path / m / "model.safetensors")) for m in ("s0", "s1", "soup"))
+    changed = [k for k in s0 if s0[k].is_floating_point() and not torch.equal(s0[k], s1[k])]
+    assert changed  # the seeds made two different runs, and the soup is their mean (seed 1's run is repeatable)
+    assert all(torch.allclose(mean[k], (s0[k] + s1[k]) / 2, atol=1e-6) for k in s0 if s0[k].is_floating_point())
+    with pytest.raises(PressroomError, match="only models tuned from the same base"):
+        fine_tune(pairs, tmp_path / "other", base=str(tmp_path / "s0"), soup=[tmp_path / "s1"], progress=False)
