@@ -88,8 +88,12 @@ def test_model_mismatch_stops_with_what_to_run(corpus: Path, tmp_path: Path, fak
     assert Index.open(tmp_path / "ix").manifest.model == "other-model" and rebuilt.committed
 
 
+@pytest.mark.parametrize("target", [
+    (faiss, "write_index"),
+    (KeywordIndex, "save"),  # on the keywords' own thread, while the encoder runs
+], ids=["vectors", "keywords beside the encoder"])
 def test_failed_commit_leaves_previous_index(
-    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch, target: tuple
 ) -> None:
     root = tmp_path / "ix"
     ingest([corpus / "scio-2024-03-28-shanghai-five-centers-p7.txt"], root, fake_encoder)
@@ -98,29 +102,12 @@ def test_failed_commit_leaves_previous_index(
     def disk_full(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(faiss, "write_index", disk_full)
+    monkeypatch.setattr(*target, disk_full)
     with pytest.raises(IndexProblem, match=r"No space left on device.*the previous index is intact"):
         ingest([corpus], root, fake_encoder)
     assert tree_digest(root) == digest
     assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
     assert Index.open(root).store.count("conferences") == 1
-
-
-def test_a_keyword_index_that_fails_beside_the_encoder_leaves_previous_index(
-    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = tmp_path / "ix"
-    ingest([corpus / "scio-2024-03-28-shanghai-five-centers-p7.txt"], root, fake_encoder)
-    digest = tree_digest(root)
-
-    def disk_full(*args: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(KeywordIndex, "save", disk_full)  # on the keywords' own thread, while the encoder runs
-    with pytest.raises(IndexProblem, match=r"No space left on device.*the previous index is intact"):
-        ingest([corpus], root, fake_encoder)
-    assert tree_digest(root) == digest
-    assert not [p for p in root.iterdir() if p.name.startswith(".stage-")]
 
 
 def test_the_encoder_is_prepared_only_when_a_source_changed(
