@@ -359,6 +359,29 @@ def test_foreign_ministry_qa_file_ingests_and_answers_verbatim_with_the_date(tmp
                    and r["date"] == answer["date"] for r in rows)
 
 
+
+@pytest.mark.slow
+def test_qa_pairs_without_a_link_each_land(tmp_path: Path) -> None:
+    """The README's own Q&A format ({"question", "answer", "date"} a line, no link): every pair is kept and found."""
+    rows = [{"question": q, "answer": a, "date": "2025-03-03"} for q, a in (
+        ("What about trade with Europe?", "Trade with Europe grew steadily this year, by every measure we keep."),
+        ("Will the minister travel?", "The foreign minister will visit Brazil and Chile next week."),
+        ("What about the climate pledge?", "China honours its climate commitments with concrete action."),
+    )]
+    qa = tmp_path / "my_qa.jsonl"
+    qa.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(qa), "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "3 conference(s) added, 0 updated" in result.stdout
+    listed = run_cli("list", "--index", root, "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 3
+    for number, row in enumerate(rows, 1):
+        result = run_cli("ask", row["question"], "--index", root, "--json", "-k", "1")
+        assert result.returncode == 0, result.stderr
+        [answer] = json.loads(result.stdout)["answers"]
+        assert answer["text"] == row["answer"] and answer["source"] == f"{qa}#{number}"
+
 def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
     site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder
 ) -> None:
