@@ -217,6 +217,15 @@ def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
         in result.stderr
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("url", "why"), [("http://[::1", "Invalid port: ':1'"), ("https://", "no host name")],
+                         ids=["bad-port", "no-host"])
+def test_cli_malformed_url_is_one_sentence(tmp_path: Path, url: str, why: str) -> None:
+    result = run_cli("ingest", url, "--index", str(tmp_path / "ix"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Rejected: {url} is not a valid web address ({why}); check it." in result.stderr
+
 # --- incremental guarantees ------------------------------------------------------------------------
 
 QA_LINES = [
