@@ -18,8 +18,10 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import asyncio
 import contextlib
+import errno
 import html
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -195,6 +197,7 @@ def run(settings: Settings) -> None:
 
     The answering processes stop with the server.
     """
+    sock = _bind(settings.host, settings.port)
     pool = answerer(settings)
     try:
         pool.start()
@@ -206,10 +209,33 @@ def run(settings: Settings) -> None:
         # than asyncio's (measured with `pressroom bench load`). h11 rather than httptools, whose parser
         # refuses URLs over 64 kB with a plain-text 400, and a large h11 limit lets an over-long question reach
         # /api/ask and get its one-sentence 400.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", loop="uvloop", http="h11",
-                    h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", loop="uvloop",
+                                http="h11", h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C is a normal stop
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         pool.close()
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before the index is opened: a busy port is one sentence at once, where
+    uvicorn would log its own error (after our "answering on" line) and exit with status 3."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise PressroomError(f"Cannot listen on {host} ({exc.strerror}); check --host.") from None
+    sock = socket.socket(family, kind)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart may rebind at once
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PressroomError(f"Port {port} on {host} is already in use (another server?); stop it or choose "
+                                 "another port with --port.") from None
+        raise PressroomError(f"Cannot listen on {host}:{port} ({exc.strerror}); check --host and --port.") from None
+    return sock
 
 
 __all__ = ["Admission", "build_app", "run"]

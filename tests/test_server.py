@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -196,6 +197,17 @@ def test_server_binds_to_loopback_by_default(live_server: Server) -> None:
     ours = [fields[1] for fields in listening if fields[1].endswith(":" + port) and fields[3] == "0A"]
     assert ours == ["0100007F:" + port]  # 127.0.0.1, not 0.0.0.0
 
+
+
+def test_a_busy_port_is_one_sentence(served_index: Path, cli) -> None:
+    with socket.socket() as taken:  # another server on the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("serve", "--index", str(served_index), "--port", port, timeout=120)
+    assert result.returncode == 1 and "answering on" not in result.stdout
+    assert result.stderr == f"Error: Port {port} on 127.0.0.1 is already in use (another server?); stop it or " \
+                            "choose another port with --port.\n"
 
 def test_overload_gets_a_clean_503(served_index: Path) -> None:
     server = Server(served_index, env={"PRESSROOM_QUEUE": "1"})
