@@ -138,6 +138,10 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
             admission.leave()
         return Response(body, media_type="application/json")  # the worker's JSON, not decoded and encoded again
 
+    # Other methods would fall through to the Gradio app mounted at / and get its bare 404 "Not Found".
+    _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
+    _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
+
     @app.get("/gradio.js")
     def gradio_js() -> Response:
         # Gradio's loader imports ./assets/index-<hash>.js, which the mounted app serves at /assets/.
@@ -186,6 +190,15 @@ async def _api_parameters(request: Request) -> dict[str, str]:
     if "q" not in params:
         raise PressroomError("The question is missing: add ?q=… (e.g. /api/ask?q=Yangtze+River+Delta&k=3).")
     return params
+
+
+def _refuse_other_methods(app: FastAPI, path: str, allowed: tuple[str, ...], hint: str) -> None:
+    """A 405 with one sentence and ``Allow`` for the methods ``path`` does not take."""
+    async def refuse(request: Request) -> JSONResponse:
+        return _error(f"{request.method} {path} is not supported; {hint}", 405, headers={"Allow": ", ".join(allowed)})
+
+    others = [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") if m not in allowed]
+    app.add_api_route(path, refuse, methods=others, include_in_schema=False)
 
 
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -118,6 +118,17 @@ def test_malformed_post_is_a_4xx_with_one_sentence(live_server: Server, body: tu
     assert message in response.json()["error"]
 
 
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/api/ask", "GET, POST"), ("DELETE", "/api/ask", "GET, POST"), ("HEAD", "/api/ask", "GET, POST"),
+    ("OPTIONS", "/api/ask", "GET, POST"), ("POST", "/healthz", "GET"), ("DELETE", "/healthz", "GET"),
+])
+def test_other_methods_get_a_405_that_says_which(live_server: Server, method: str, path: str, allow: str) -> None:
+    response = api(live_server, method, path + "?q=trade")
+    assert response.status_code == 405 and response.headers["allow"] == allow
+    if method != "HEAD":  # a HEAD response has no body
+        assert response.json()["error"].startswith(f"{method} {path} is not supported; use GET {path}")
+
 ODD_QUESTIONS = {
     "control characters": "trade\x01\x02\x1b[31m policy",
     "NUL bytes": "foreign\x00 trade",
