@@ -83,6 +83,8 @@ MALFORMED = {
     "unknown parameter": ("q=trade&frobnicate=1", "Unknown parameter 'frobnicate'"),
     "parameter twice": ("q=trade&q=ports", "given twice"),
     "bad date": ("q=trade&from=yesterday", "from must be a date like 2024-03-28"),
+    "date without dashes": ("q=trade&from=20240328", "from must be a date like 2024-03-28 (got '20240328')"),
+    "week date": ("q=trade&to=2024-W13-4", "to must be a date like 2024-03-28 (got '2024-W13-4')"),
     "dates reversed": ("q=trade&from=2024-05-01&to=2024-01-01", "is after to"),
 }
 
