@@ -28,7 +28,7 @@ from urllib.parse import unquote_to_bytes
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -152,6 +152,12 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         base = str(request.base_url).rstrip("/")
         page = EMBED_EXAMPLE.read_text("utf-8").replace("http://127.0.0.1:7860", html.escape(base, quote=True))
         return HTMLResponse(page)
+
+    @app.get("/embed", include_in_schema=False)
+    def embed_without_slash(request: Request) -> RedirectResponse:
+        # The widget's mount only matches /embed/…; without this, /embed reached the chat at / and got a 404.
+        query = request.url.query
+        return RedirectResponse("/embed/" + (f"?{query}" if query else ""), status_code=308)
 
     chat.mount(app, pool, settings, path="/embed", compact=True)
     return chat.mount(app, pool, settings, path="/", compact=False)

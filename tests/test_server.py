@@ -165,6 +165,13 @@ def test_gradio_client_gets_a_clear_error(live_server: Server, q: str, k: int, m
         Client(live_server.url, verbose=False).predict(q=q, k=k, api_name="/ask")
 
 
+
+def test_the_widget_address_without_its_slash_leads_to_the_widget(live_server: Server) -> None:
+    response = api(live_server, path="/embed?__theme=dark")
+    assert response.status_code == 308 and response.headers["location"] == "/embed/?__theme=dark"
+    widget = api(live_server, path="/embed", follow_redirects=True)
+    assert widget.status_code == 200 and str(widget.url) == live_server.url + "/embed/"
+
 def test_cors_allows_only_the_allow_list(live_server: Server, host_page) -> None:
     for path in ("/api/ask?q=trade", "/gradio_api/info", "/embed/config"):
         allowed = api(live_server, path=path, headers={"Origin": host_page.origin})
