@@ -302,7 +302,13 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
 
 @cli.group()
 def bench() -> None:
-    """Benchmarks that print tables: the product beside its baselines, measured in the same run."""
+    """Benchmarks that print tables: the product beside its baselines, measured in the same run.
+
+    \b
+    Example:
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --split test
+      pressroom bench load http://127.0.0.1:7860 --clients 8 --requests 2000
+    """
 
 
 @bench.command(name="load")

@@ -55,9 +55,10 @@ def test_unknown_setting_is_an_error(cli_index: Path) -> None:
     assert result.returncode == 1 and "Unknown setting PRESSROOM_INDX" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "list", "serve"])
+@pytest.mark.parametrize("command", ["ingest", "ask", "list", "remove", "serve", "doctor", "tune", "bench",
+                                     "bench load", "bench speed", "bench quality"])
 def test_help_has_an_example(command: str) -> None:
-    result = run_cli(command, "--help")
+    result = run_cli(*command.split(), "--help")
     assert result.returncode == 0 and "Example:" in result.stdout and "pressroom " + command in result.stdout
 
 
