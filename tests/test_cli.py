@@ -62,6 +62,16 @@ def test_help_has_an_example(command: str) -> None:
     assert result.returncode == 0 and "Example:" in result.stdout and "pressroom " + command in result.stdout
 
 
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("ask", ["-k N", "--from YYYY-MM-DD", "--to YYYY-MM-DD"]),
+    ("serve", ["--port N", "-k N", "--concurrency N", "--queue N", "--workers N"]),
+])
+def test_help_names_numbers_and_dates_as_such(command: str, options: list[str]) -> None:
+    """These options are read as text (the settings object converts them), so click would call them TEXT."""
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and all(option in result.stdout for option in options), result.stdout
+
 def _bad_file(tmp: Path, name: str, content: bytes) -> str:
     path = tmp / name
     path.write_bytes(content)
