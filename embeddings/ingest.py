@@ -290,6 +290,7 @@ class _LazyEncoder:
 
     name: str
     dim: int
+    backend: str  # the manifest's: the writer refuses an encoder of another backend (an empty one included)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         return load_encoder(self.name).encode(texts, progress=progress, query=query)
@@ -318,7 +319,8 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
             how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
             raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
         chosen.append(matches[0])
-    with IndexWriter(root, encoder or _LazyEncoder(manifest.model, manifest.dim)) as writer, writing(root):
+    lazy = _LazyEncoder(manifest.model, manifest.dim, manifest.backend)
+    with IndexWriter(root, encoder or lazy) as writer, writing(root):
         for cid in dict.fromkeys(chosen):
             writer.store.delete(cid)
         stats = writer.commit()

@@ -320,9 +320,12 @@ def test_remove_unknown_id_says_what_to_run(tmp_path: Path, fake_encoder: FakeEn
     assert tree_digest(root) == digest
 
 
-def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+@pytest.mark.slow
+def test_cli_remove_and_list(tmp_path: Path) -> None:
+    """With the real model's index, as users have one (a fake encoder's index has no backend to match)."""
     root = tmp_path / "ix"
-    ingest([SEED, DATA / "scio_full_conference.txt"], root, fake_encoder)
+    result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", str(root))
+    assert result.returncode == 0, result.stderr
     listed = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
     assert len(listed) == 2
     result = run_cli("remove", listed[0]["id"], "--index", str(root))
@@ -330,6 +333,9 @@ def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     assert f"Removed: {listed[0]['title']}" in result.stdout
     after = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
     assert [row["id"] for row in after] == [listed[1]["id"]]
+    result = run_cli("ask", "Yangtze River Delta", "--index", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    assert {a["conference"] for a in json.loads(result.stdout)["answers"]} <= {listed[1]["title"]}
     result = run_cli("remove", "nope", "--index", str(root))
     assert result.returncode == 1 and result.stderr.startswith("Error: 'nope' matches no conference")
 
