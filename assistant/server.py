@@ -181,8 +181,12 @@ async def _api_parameters(request: Request) -> dict[str, str]:
         if len(body) > MAX_BODY_BYTES:
             raise PressroomError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
         try:
-            data = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PressroomError("The body is not valid UTF-8; send the JSON object as UTF-8.") from None
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
             raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.') from None
         if not isinstance(data, dict):
             raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.')

@@ -105,7 +105,7 @@ def test_malformed_get_is_a_4xx_with_one_sentence(live_server: Server, query: tu
 BAD_BODIES = {
     "not JSON": (b"q=trade", "must be a JSON object"),
     "a JSON list": (b'["trade"]', "must be a JSON object"),
-    "non-UTF-8 body": (b'{"q": "\xff"}', "must be a JSON object"),
+    "non-UTF-8 body": (b'{"q": "\xff"}', "The body is not valid UTF-8"),
     "10 MB question": (json.dumps({"q": "a" * 10_000_000}).encode(), "the limit is 1,000,000"),
     "q not text": (b'{"q": 42}', "The question must be text"),
     "k not a number": (b'{"q": "trade", "k": "abc"}', "k must be a whole number"),
