@@ -245,9 +245,11 @@ def _bind(host: str, port: int) -> socket.socket:
     """The server's socket, bound before the index is opened: a busy port is one sentence at once, where
     uvicorn would log its own error (after our "answering on" line) and exit with status 3."""
     try:
-        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise PressroomError(f"Cannot listen on {host} ({exc.strerror}); check --host.") from None
+        raise PressroomError(f"Cannot listen on {host!r} ({exc.strerror}); check --host.") from None
+    # One socket, so one address: IPv4 first where a name has both (localhost may list ::1 first).
+    family, kind, _, _, address = next((f for f in found if f[0] == socket.AF_INET), found[0])
     sock = socket.socket(family, kind)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart may rebind at once
