@@ -72,6 +72,20 @@ def test_help_names_numbers_and_dates_as_such(command: str, options: list[str]) 
     result = run_cli(command, "--help")
     assert result.returncode == 0 and all(option in result.stdout for option in options), result.stdout
 
+
+@pytest.mark.parametrize("command", ["ask", "ingest"])
+def test_index_pointed_at_a_folder_of_transcripts_is_refused(tmp_path: Path, command: str) -> None:
+    """`--index data/` must not turn the transcripts' folder into an index (ingest then skips what is inside)."""
+    folder = tmp_path / "transcripts"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    args = ("ask", PARAPHRASE) if command == "ask" else ("ingest", str(SEED))
+    result = run_cli(*args, "--index", str(folder))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Error: {folder} holds other files ({SEED.name}) and no index; give --index a new or empty folder, " \
+           f"e.g. {folder / 'index'}." in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [SEED.name]
+
 def _bad_file(tmp: Path, name: str, content: bytes) -> str:
     path = tmp / name
     path.write_bytes(content)
