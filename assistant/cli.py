@@ -54,7 +54,9 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
-@click.option("--rebuild", is_flag=True, help="Re-read every source and re-encode everything.")
+@click.option("--rebuild", is_flag=True,
+              help="Make the index afresh from PATHS alone, every text re-encoded; conferences from other sources "
+                   "are dropped (and listed as removed).")
 @friendly
 def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
     """Add transcripts (files, folders or http(s) addresses) to the index.

@@ -86,6 +86,18 @@ def test_index_pointed_at_a_folder_of_transcripts_is_refused(tmp_path: Path, com
            f"e.g. {folder / 'index'}." in result.stderr
     assert sorted(p.name for p in folder.iterdir()) == [SEED.name]
 
+
+def test_rebuild_says_what_it_drops(tmp_path: Path) -> None:
+    """--rebuild keeps only the paths given: the conferences of other sources are gone, and the summary says so."""
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", root)
+    assert result.returncode == 0 and "2 conference(s) added" in result.stdout, result.stderr
+    result = run_cli("ingest", "--rebuild", str(DATA / "no_blank_lines.txt"), "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "1 conference(s) added, 0 updated, 2 removed" in result.stdout
+    assert len(json.loads(run_cli("list", "--index", root, "--json").stdout)) == 1
+    assert "conferences from other sources are dropped" in " ".join(run_cli("ingest", "--help").stdout.split())
+
 def _bad_file(tmp: Path, name: str, content: bytes) -> str:
     path = tmp / name
     path.write_bytes(content)
