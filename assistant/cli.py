@@ -54,7 +54,9 @@ def cli() -> None:
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
-@click.option("--rebuild", is_flag=True, help="Re-read every source and re-encode everything.")
+@click.option("--rebuild", is_flag=True,
+              help="Make the index afresh from PATHS alone, every text re-encoded; conferences from other sources "
+                   "are dropped (and listed as removed).")
 @friendly
 def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
     """Add transcripts (files, folders or http(s) addresses) to the index.
@@ -87,11 +89,11 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "k", default=None, help="How many answers (1-50) [env PRESSROOM_K; default 5].")
+@click.option("-k", "k", default=None, metavar="N", help="How many answers (1-50) [env PRESSROOM_K; default 5].")
 @click.option("--speaker", default=None, help="Only answers by this official (part of the name is enough).")
 @click.option("--conference", default=None, help="Only answers from conferences whose title contains this.")
-@click.option("--from", "since", default=None, help="Only conferences on or after this date (YYYY-MM-DD).")
-@click.option("--to", "until", default=None, help="Only conferences on or before this date (YYYY-MM-DD).")
+@click.option("--from", "since", default=None, metavar="YYYY-MM-DD", help="Only conferences on or after this date.")
+@click.option("--to", "until", default=None, metavar="YYYY-MM-DD", help="Only conferences on or before this date.")
 @index_option
 @model_option
 @json_option
@@ -196,14 +198,15 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
 @index_option
 @model_option
 @click.option("--host", default=None, help="Interface to bind [env PRESSROOM_HOST; default 127.0.0.1].")
-@click.option("--port", default=None, help="Port [env PRESSROOM_PORT; default 7860].")
-@click.option("-k", "k", default=None, help="Answers per question [env PRESSROOM_K; default 5].")
+@click.option("--port", default=None, metavar="N", help="Port [env PRESSROOM_PORT; default 7860].")
+@click.option("-k", "k", default=None, metavar="N", help="Answers per question [env PRESSROOM_K; default 5].")
 @click.option("--origins", default=None,
               help="Comma-separated origins allowed to embed or call the app [env PRESSROOM_ORIGINS].")
-@click.option("--concurrency", default=None, help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
-@click.option("--queue", default=None,
+@click.option("--concurrency", default=None, metavar="N",
+              help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
+@click.option("--queue", default=None, metavar="N",
               help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
-@click.option("--workers", default=None,
+@click.option("--workers", default=None, metavar="N",
               help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
                    "in the server's own process [env PRESSROOM_WORKERS; 1].")
 @friendly
@@ -302,7 +305,13 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
 
 @cli.group()
 def bench() -> None:
-    """Benchmarks that print tables: the product beside its baselines, measured in the same run."""
+    """Benchmarks that print tables: the product beside its baselines, measured in the same run.
+
+    \b
+    Example:
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --split test
+      pressroom bench load http://127.0.0.1:7860 --clients 8 --requests 2000
+    """
 
 
 @bench.command(name="load")

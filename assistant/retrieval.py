@@ -139,10 +139,13 @@ def make_filter(speaker: str | None = None, conference: str | None = None, since
             return None
         if isinstance(value, date):
             return value
-        try:
-            return date.fromisoformat(str(value).strip())
+        text = str(value).strip()
+        try:  # fromisoformat alone would also take 20240328 and week dates (2024-W13-4)
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
+                return date.fromisoformat(text)
         except ValueError:
-            raise PressroomError(f"{name} must be a date like 2024-03-28 (got {str(value)[:40]!r}).") from None
+            pass
+        raise PressroomError(f"{name} must be a date like 2024-03-28 (got {str(value)[:40]!r}).")
 
     where = AnswerFilter(text(speaker, "speaker"), text(conference, "conference"), day(since, "from"),
                          day(until, "to"))

@@ -18,15 +18,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import asyncio
 import contextlib
+import errno
 import html
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -136,6 +138,10 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
             admission.leave()
         return Response(body, media_type="application/json")  # the worker's JSON, not decoded and encoded again
 
+    # Other methods would fall through to the Gradio app mounted at / and get its bare 404 "Not Found".
+    _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
+    _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
+
     @app.get("/gradio.js")
     def gradio_js() -> Response:
         # Gradio's loader imports ./assets/index-<hash>.js, which the mounted app serves at /assets/.
@@ -146,6 +152,12 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         base = str(request.base_url).rstrip("/")
         page = EMBED_EXAMPLE.read_text("utf-8").replace("http://127.0.0.1:7860", html.escape(base, quote=True))
         return HTMLResponse(page)
+
+    @app.get("/embed", include_in_schema=False)
+    def embed_without_slash(request: Request) -> RedirectResponse:
+        # The widget's mount only matches /embed/…; without this, /embed reached the chat at / and got a 404.
+        query = request.url.query
+        return RedirectResponse("/embed/" + (f"?{query}" if query else ""), status_code=308)
 
     chat.mount(app, pool, settings, path="/embed", compact=True)
     return chat.mount(app, pool, settings, path="/", compact=False)
@@ -169,8 +181,12 @@ async def _api_parameters(request: Request) -> dict[str, str]:
         if len(body) > MAX_BODY_BYTES:
             raise PressroomError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
         try:
-            data = json.loads(body.decode("utf-8")) if body.strip() else {}
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PressroomError("The body is not valid UTF-8; send the JSON object as UTF-8.") from None
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
             raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.') from None
         if not isinstance(data, dict):
             raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.')
@@ -186,6 +202,15 @@ async def _api_parameters(request: Request) -> dict[str, str]:
     return params
 
 
+def _refuse_other_methods(app: FastAPI, path: str, allowed: tuple[str, ...], hint: str) -> None:
+    """A 405 with one sentence and ``Allow`` for the methods ``path`` does not take."""
+    async def refuse(request: Request) -> JSONResponse:
+        return _error(f"{request.method} {path} is not supported; {hint}", 405, headers={"Allow": ", ".join(allowed)})
+
+    others = [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") if m not in allowed]
+    app.add_api_route(path, refuse, methods=others, include_in_schema=False)
+
+
 def _error(message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
@@ -195,6 +220,7 @@ def run(settings: Settings) -> None:
 
     The answering processes stop with the server.
     """
+    sock = _bind(settings.host, settings.port)
     pool = answerer(settings)
     try:
         pool.start()
@@ -206,10 +232,35 @@ def run(settings: Settings) -> None:
         # than asyncio's (measured with `pressroom bench load`). h11 rather than httptools, whose parser
         # refuses URLs over 64 kB with a plain-text 400, and a large h11 limit lets an over-long question reach
         # /api/ask and get its one-sentence 400.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", loop="uvloop", http="h11",
-                    h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", loop="uvloop",
+                                http="h11", h11_max_incomplete_event_size=4 * MAX_BODY_BYTES)
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C is a normal stop
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         pool.close()
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before the index is opened: a busy port is one sentence at once, where
+    uvicorn would log its own error (after our "answering on" line) and exit with status 3."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise PressroomError(f"Cannot listen on {host!r} ({exc.strerror}); check --host.") from None
+    # One socket, so one address: IPv4 first where a name has both (localhost may list ::1 first).
+    family, kind, _, _, address = next((f for f in found if f[0] == socket.AF_INET), found[0])
+    sock = socket.socket(family, kind)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart may rebind at once
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PressroomError(f"Port {port} on {host} is already in use (another server?); stop it or choose "
+                                 "another port with --port.") from None
+        raise PressroomError(f"Cannot listen on {host}:{port} ({exc.strerror}); check --host and --port.") from None
+    return sock
 
 
 __all__ = ["Admission", "build_app", "run"]

@@ -65,6 +65,10 @@ class Fetcher:
                         )
                     data = _read_limited(response, url)
                     return Fetched(str(response.url), data, response.charset_encoding)
+            except httpx.InvalidURL as exc:  # a typo, not a network problem: no retry, and no traceback
+                raise TranscriptError(f"{url} is not a valid web address ({exc}); check it.") from None
+            except httpx.UnsupportedProtocol:  # http(s) is checked before, so what is missing is the host
+                raise TranscriptError(f"{url} is not a valid web address (no host name); check it.") from None
             except httpx.TimeoutException:
                 problem = "timed out"
             except httpx.TransportError as exc:

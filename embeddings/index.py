@@ -352,6 +352,16 @@ def _save_keywords(texts: list[str], folder: Path) -> None:
     KeywordIndex.build(texts).save(folder)
 
 
+def _foreign_entry(root: Path) -> str | None:
+    """The first entry of ``root`` that no index writer makes, when ``root`` holds no index yet."""
+    if exists(root) or not root.is_dir():
+        return None
+    for entry in sorted(root.iterdir()):
+        if not entry.name.startswith((".", "gen-")) and entry.name not in (CURRENT, SOURCES):
+            return entry.name
+    return None
+
+
 class IndexWriter:
     """The one writer of an index folder: stage a copy, change it, commit it as the new generation.
 
@@ -369,6 +379,10 @@ class IndexWriter:
         self.store: Store
 
     def __enter__(self) -> IndexWriter:
+        foreign = _foreign_entry(self.root)
+        if foreign:  # e.g. --index data/: the transcripts' folder would become an index, and ingest skips those
+            raise IndexProblem(f"{self.root} holds other files ({foreign}) and no index; give --index a new or "
+                               f"empty folder, e.g. {self.root / 'index'}.")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,7 @@ def ingest(
         return shared[0]
 
     units, report.rejected = _units(paths, get_fetcher)
+    replaced = _live_titles(root) if rebuild else {}  # a rebuild keeps only what ``paths`` bring
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
@@ -236,6 +238,8 @@ def ingest(
                     store.delete(gone)
                 changed = True
             if changed or rebuild:
+                kept = {row[0] for row in store.db.execute("SELECT id FROM conferences")}
+                report.removed += [title for cid, title in replaced.items() if cid not in kept]
                 _count_passages(report, old_keys, store)
                 stats = writer.commit(progress=progress)
                 report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
@@ -247,6 +251,20 @@ def ingest(
         if shared and fetcher is None:
             shared[0].close()
     return report
+
+
+def _live_titles(root: Path) -> dict[str, str]:
+    """The live index's conferences (id -> title); none when there is no index or it cannot be opened."""
+    try:
+        live = Index.open(root)
+    except PressroomError:  # no index yet, or a damaged one that `pressroom doctor` is rebuilding
+        return {}
+    try:
+        return {info.id: info.title for info in live.store.conferences()}
+    except sqlite3.DatabaseError:  # a damaged store that opened
+        return {}
+    finally:
+        live.close()
 
 
 def _stored_form(store: Store, conference_id: str) -> list[tuple]:
@@ -290,6 +308,7 @@ class _LazyEncoder:
 
     name: str
     dim: int
+    backend: str  # the manifest's: the writer refuses an encoder of another backend (an empty one included)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False, query: bool = False) -> np.ndarray:
         return load_encoder(self.name).encode(texts, progress=progress, query=query)
@@ -318,7 +337,8 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
             how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
             raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
         chosen.append(matches[0])
-    with IndexWriter(root, encoder or _LazyEncoder(manifest.model, manifest.dim)) as writer, writing(root):
+    lazy = _LazyEncoder(manifest.model, manifest.dim, manifest.backend)
+    with IndexWriter(root, encoder or lazy) as writer, writing(root):
         for cid in dict.fromkeys(chosen):
             writer.store.delete(cid)
         stats = writer.commit()

@@ -117,8 +117,11 @@ def conferences_from_pairs(pairs: list[QAPair], path: Path) -> list[Conference]:
                               paragraphs=_paragraphs(pair.answer), replies_to=len(turns) - 1))
         day = group[0].day
         title = group[0].title or (f"Regular press conference, {day.isoformat()}" if day else "Press conference")
+        # A conference's id comes from its source: a pair without a link is sourced at its line (file#line),
+        # not at the bare file, or every such pair of the file would get one id and replace the one before.
+        url = source if "://" in source else None
         conferences.append(Conference(
-            title=title, pages=(Page(number=1, url=source if "://" in source else None, path=str(path)),),
+            title=title, pages=(Page(number=1, url=url, path=str(path) if url else source),),
             turns=tuple(turns), held=day,
         ))
     return conferences

@@ -130,9 +130,16 @@ class Meta:
     journalists: tuple[str, ...] = ()
 
     @classmethod
-    def from_mapping(cls, data: dict, where: str) -> Meta:
+    def from_mapping(cls, data: object, where: str) -> Meta:
+        if not isinstance(data, dict):
+            raise TranscriptError(f"{where} must be a JSON object of metadata, e.g. "
+                                  f'{{"source": "https://…"}} (got {type(data).__name__}).')
         known = {"source", "url", "title", "date", "held", "published", "category", "page", "speakers",
                  "chairperson", "chair", "journalists"}
+        # Checked here, not when the store writes them: there a list would fail the whole ingest, not this file.
+        for key in ("source", "url", "title", "category"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise TranscriptError(f"{where}: {key} must be text (got {type(data[key]).__name__}).")
         unknown = sorted(set(data) - known)
         if unknown:
             raise TranscriptError(

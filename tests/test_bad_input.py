@@ -124,6 +124,16 @@ def _fifty_megabytes(path: Path) -> None:
 
 SEED_BYTES = SEED.read_bytes()
 
+
+def _with_sidecar(sidecar: str) -> Callable[[Path], Path]:
+    """The seed transcript beside a sidecar ``<file>.meta.json`` holding ``sidecar``."""
+    def make(folder: Path) -> Path:
+        (folder / "page.txt.meta.json").write_text(sidecar, "utf-8")
+        return _write("page.txt", SEED_BYTES)(folder)
+
+    return make
+
+
 # Transcripts that must be refused, with the sentence naming the problem.
 REJECTED = {
     "empty-file": (_write("empty.txt", b""), "is empty"),
@@ -135,6 +145,10 @@ REJECTED = {
                      "is not UTF-8 text (byte 0x"),
     "no-speaker-lines": (lambda folder: Path(shutil.copy(DATA / "no_speakers.txt", folder)), "has no speaker lines"),
     "missing-path": (lambda folder: folder / "nope.txt", "does not exist"),
+    "sidecar-a-number": (_with_sidecar("5"), "page.txt.meta.json must be a JSON object of metadata"),
+    "sidecar-null": (_with_sidecar("null"), "page.txt.meta.json must be a JSON object of metadata"),
+    "sidecar-a-list": (_with_sidecar('[{"title": "x"}]'), "page.txt.meta.json must be a JSON object of metadata"),
+    "sidecar-title-a-list": (_with_sidecar('{"title": ["x"]}'), "page.txt.meta.json: title must be text (got list)"),
     "no-transcripts-in-folder": (lambda folder: _write("slides.pdf", b"%PDF-1.4")(folder).parent,
                                  "No transcripts found under"),
 }

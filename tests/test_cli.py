@@ -55,11 +55,48 @@ def test_unknown_setting_is_an_error(cli_index: Path) -> None:
     assert result.returncode == 1 and "Unknown setting PRESSROOM_INDX" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "list", "serve"])
+@pytest.mark.parametrize("command", ["ingest", "ask", "list", "remove", "serve", "doctor", "tune", "bench",
+                                     "bench load", "bench speed", "bench quality"])
 def test_help_has_an_example(command: str) -> None:
-    result = run_cli(command, "--help")
+    result = run_cli(*command.split(), "--help")
     assert result.returncode == 0 and "Example:" in result.stdout and "pressroom " + command in result.stdout
 
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("ask", ["-k N", "--from YYYY-MM-DD", "--to YYYY-MM-DD"]),
+    ("serve", ["--port N", "-k N", "--concurrency N", "--queue N", "--workers N"]),
+])
+def test_help_names_numbers_and_dates_as_such(command: str, options: list[str]) -> None:
+    """These options are read as text (the settings object converts them), so click would call them TEXT."""
+    result = run_cli(command, "--help")
+    assert result.returncode == 0 and all(option in result.stdout for option in options), result.stdout
+
+
+@pytest.mark.parametrize("command", ["ask", "ingest"])
+def test_index_pointed_at_a_folder_of_transcripts_is_refused(tmp_path: Path, command: str) -> None:
+    """`--index data/` must not turn the transcripts' folder into an index (ingest then skips what is inside)."""
+    folder = tmp_path / "transcripts"
+    folder.mkdir()
+    shutil.copy(SEED, folder / SEED.name)
+    args = ("ask", PARAPHRASE) if command == "ask" else ("ingest", str(SEED))
+    result = run_cli(*args, "--index", str(folder))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Error: {folder} holds other files ({SEED.name}) and no index; give --index a new or empty folder, " \
+           f"e.g. {folder / 'index'}." in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [SEED.name]
+
+
+def test_rebuild_says_what_it_drops(tmp_path: Path) -> None:
+    """--rebuild keeps only the paths given: the conferences of other sources are gone, and the summary says so."""
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", root)
+    assert result.returncode == 0 and "2 conference(s) added" in result.stdout, result.stderr
+    result = run_cli("ingest", "--rebuild", str(DATA / "no_blank_lines.txt"), "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "1 conference(s) added, 0 updated, 2 removed" in result.stdout
+    assert len(json.loads(run_cli("list", "--index", root, "--json").stdout)) == 1
+    assert "conferences from other sources are dropped" in " ".join(run_cli("ingest", "--help").stdout.split())
 
 def _bad_file(tmp: Path, name: str, content: bytes) -> str:
     path = tmp / name

@@ -217,6 +217,15 @@ def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
         in result.stderr
 
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("url", "why"), [("http://[::1", "Invalid port: ':1'"), ("https://", "no host name")],
+                         ids=["bad-port", "no-host"])
+def test_cli_malformed_url_is_one_sentence(tmp_path: Path, url: str, why: str) -> None:
+    result = run_cli("ingest", url, "--index", str(tmp_path / "ix"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"Rejected: {url} is not a valid web address ({why}); check it." in result.stderr
+
 # --- incremental guarantees ------------------------------------------------------------------------
 
 QA_LINES = [
@@ -311,9 +320,12 @@ def test_remove_unknown_id_says_what_to_run(tmp_path: Path, fake_encoder: FakeEn
     assert tree_digest(root) == digest
 
 
-def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+@pytest.mark.slow
+def test_cli_remove_and_list(tmp_path: Path) -> None:
+    """With the real model's index, as users have one (a fake encoder's index has no backend to match)."""
     root = tmp_path / "ix"
-    ingest([SEED, DATA / "scio_full_conference.txt"], root, fake_encoder)
+    result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", str(root))
+    assert result.returncode == 0, result.stderr
     listed = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
     assert len(listed) == 2
     result = run_cli("remove", listed[0]["id"], "--index", str(root))
@@ -321,6 +333,9 @@ def test_cli_remove_and_list(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     assert f"Removed: {listed[0]['title']}" in result.stdout
     after = json.loads(run_cli("list", "--index", str(root), "--json").stdout)
     assert [row["id"] for row in after] == [listed[1]["id"]]
+    result = run_cli("ask", "Yangtze River Delta", "--index", str(root), "--json")
+    assert result.returncode == 0, result.stderr
+    assert {a["conference"] for a in json.loads(result.stdout)["answers"]} <= {listed[1]["title"]}
     result = run_cli("remove", "nope", "--index", str(root))
     assert result.returncode == 1 and result.stderr.startswith("Error: 'nope' matches no conference")
 
@@ -358,6 +373,29 @@ def test_foreign_ministry_qa_file_ingests_and_answers_verbatim_with_the_date(tmp
         assert any(all(p in r["answer"] for p in answer["paragraphs"]) and r["spokesperson"] == answer["speaker"]
                    and r["date"] == answer["date"] for r in rows)
 
+
+
+@pytest.mark.slow
+def test_qa_pairs_without_a_link_each_land(tmp_path: Path) -> None:
+    """The README's own Q&A format ({"question", "answer", "date"} a line, no link): every pair is kept and found."""
+    rows = [{"question": q, "answer": a, "date": "2025-03-03"} for q, a in (
+        ("What about trade with Europe?", "Trade with Europe grew steadily this year, by every measure we keep."),
+        ("Will the minister travel?", "The foreign minister will visit Brazil and Chile next week."),
+        ("What about the climate pledge?", "China honours its climate commitments with concrete action."),
+    )]
+    qa = tmp_path / "my_qa.jsonl"
+    qa.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    root = str(tmp_path / "ix")
+    result = run_cli("ingest", str(qa), "--index", root)
+    assert result.returncode == 0, result.stderr
+    assert "3 conference(s) added, 0 updated" in result.stdout
+    listed = run_cli("list", "--index", root, "--json")
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)) == 3
+    for number, row in enumerate(rows, 1):
+        result = run_cli("ask", row["question"], "--index", root, "--json", "-k", "1")
+        assert result.returncode == 0, result.stderr
+        [answer] = json.loads(result.stdout)["answers"]
+        assert answer["text"] == row["answer"] and answer["source"] == f"{qa}#{number}"
 
 def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
     site: tuple[str, Path, Counter[str]], tmp_path: Path, fake_encoder: FakeEncoder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import http.client
 import json
+import socket
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,8 @@ MALFORMED = {
     "unknown parameter": ("q=trade&frobnicate=1", "Unknown parameter 'frobnicate'"),
     "parameter twice": ("q=trade&q=ports", "given twice"),
     "bad date": ("q=trade&from=yesterday", "from must be a date like 2024-03-28"),
+    "date without dashes": ("q=trade&from=20240328", "from must be a date like 2024-03-28 (got '20240328')"),
+    "week date": ("q=trade&to=2024-W13-4", "to must be a date like 2024-03-28 (got '2024-W13-4')"),
     "dates reversed": ("q=trade&from=2024-05-01&to=2024-01-01", "is after to"),
 }
 
@@ -102,7 +105,7 @@ def test_malformed_get_is_a_4xx_with_one_sentence(live_server: Server, query: tu
 BAD_BODIES = {
     "not JSON": (b"q=trade", "must be a JSON object"),
     "a JSON list": (b'["trade"]', "must be a JSON object"),
-    "non-UTF-8 body": (b'{"q": "\xff"}', "must be a JSON object"),
+    "non-UTF-8 body": (b'{"q": "\xff"}', "The body is not valid UTF-8"),
     "10 MB question": (json.dumps({"q": "a" * 10_000_000}).encode(), "the limit is 1,000,000"),
     "q not text": (b'{"q": 42}', "The question must be text"),
     "k not a number": (b'{"q": "trade", "k": "abc"}', "k must be a whole number"),
@@ -116,6 +119,17 @@ def test_malformed_post_is_a_4xx_with_one_sentence(live_server: Server, body: tu
     assert response.status_code == 400, response.text[:200]
     assert message in response.json()["error"]
 
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("PUT", "/api/ask", "GET, POST"), ("DELETE", "/api/ask", "GET, POST"), ("HEAD", "/api/ask", "GET, POST"),
+    ("OPTIONS", "/api/ask", "GET, POST"), ("POST", "/healthz", "GET"), ("DELETE", "/healthz", "GET"),
+])
+def test_other_methods_get_a_405_that_says_which(live_server: Server, method: str, path: str, allow: str) -> None:
+    response = api(live_server, method, path + "?q=trade")
+    assert response.status_code == 405 and response.headers["allow"] == allow
+    if method != "HEAD":  # a HEAD response has no body
+        assert response.json()["error"].startswith(f"{method} {path} is not supported; use GET {path}")
 
 ODD_QUESTIONS = {
     "control characters": "trade\x01\x02\x1b[31m policy",
@@ -150,6 +164,13 @@ def test_gradio_client_gets_a_clear_error(live_server: Server, q: str, k: int, m
     with pytest.raises(AppError, match=message):
         Client(live_server.url, verbose=False).predict(q=q, k=k, api_name="/ask")
 
+
+
+def test_the_widget_address_without_its_slash_leads_to_the_widget(live_server: Server) -> None:
+    response = api(live_server, path="/embed?__theme=dark")
+    assert response.status_code == 308 and response.headers["location"] == "/embed/?__theme=dark"
+    widget = api(live_server, path="/embed", follow_redirects=True)
+    assert widget.status_code == 200 and str(widget.url) == live_server.url + "/embed/"
 
 def test_cors_allows_only_the_allow_list(live_server: Server, host_page) -> None:
     for path in ("/api/ask?q=trade", "/gradio_api/info", "/embed/config"):
@@ -196,6 +217,17 @@ def test_server_binds_to_loopback_by_default(live_server: Server) -> None:
     ours = [fields[1] for fields in listening if fields[1].endswith(":" + port) and fields[3] == "0A"]
     assert ours == ["0100007F:" + port]  # 127.0.0.1, not 0.0.0.0
 
+
+
+def test_a_busy_port_is_one_sentence(served_index: Path, cli) -> None:
+    with socket.socket() as taken:  # another server on the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("serve", "--index", str(served_index), "--port", port, timeout=120)
+    assert result.returncode == 1 and "answering on" not in result.stdout
+    assert result.stderr == f"Error: Port {port} on 127.0.0.1 is already in use (another server?); stop it or " \
+                            "choose another port with --port.\n"
 
 def test_overload_gets_a_clean_503(served_index: Path) -> None:
     server = Server(served_index, env={"PRESSROOM_QUEUE": "1"})
