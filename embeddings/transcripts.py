@@ -148,9 +148,13 @@ class Meta:
         speakers = data.get("speakers") or {}
         if isinstance(speakers, list):
             speakers = {str(name): "" for name in speakers}
+        # One name may be given as text rather than a list (a string is not split into its letters).
         chair = data.get("chairperson") or data.get("chair") or ()
         if isinstance(chair, str):
             chair = (chair,)
+        journalists = data.get("journalists") or ()
+        if isinstance(journalists, str):
+            journalists = (journalists,)
         try:
             return cls(
                 source=data.get("source") or data.get("url"),
@@ -161,7 +165,7 @@ class Meta:
                 page=int(data["page"]) if data.get("page") is not None else None,
                 speakers={str(k): str(v or "") for k, v in dict(speakers).items()},
                 chair=tuple(str(c) for c in chair),
-                journalists=tuple(str(j) for j in data.get("journalists") or ()),
+                journalists=tuple(str(j) for j in journalists),
             )
         except (TypeError, ValueError) as exc:
             raise TranscriptError(f"{where}: metadata is malformed ({exc}).") from exc

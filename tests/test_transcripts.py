@@ -190,3 +190,16 @@ def test_bad_sidecar_names_the_key(tmp_path: Path) -> None:
     (tmp_path / "t.txt.meta.json").write_text('{"sorce": "http://x"}', "utf-8")
     with pytest.raises(TranscriptError, match="unknown metadata key 'sorce'"):
         read_transcript(path)
+
+
+@pytest.mark.parametrize("journalists", [["Li Hua"], "Li Hua"])
+def test_sidecar_journalists_as_list_or_one_name(tmp_path: Path, journalists: object) -> None:
+    # Li Hua is known as a journalist only from the sidecar; a single name given as text must not be split into
+    # letters (it was: Li Hua then read as a statement, and Gu Jun's answer was not an answer).
+    path = tmp_path / "t.txt"
+    path.write_text("Li Hua:\nThe new plan mentions ports and shipping, and the rules for foreign firms change "
+                    "this year too.\nGu Jun:\nThe ports will be upgraded this year, and the rules published in "
+                    "May.\n", "utf-8")
+    (tmp_path / "t.txt.meta.json").write_text(json.dumps({"journalists": journalists}), "utf-8")
+    conf = read_transcript(path)
+    assert [(t.speaker, t.kind) for t in conf.turns] == [("Li Hua", Kind.QUESTION), ("Gu Jun", Kind.ANSWER)]
