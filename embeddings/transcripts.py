@@ -145,10 +145,12 @@ class Meta:
             raise TranscriptError(
                 f"{where}: unknown metadata key {unknown[0]!r} (known keys: {', '.join(sorted(known))})."
             )
+        # Names come as a list, or one name as text (never split into its letters); speakers also as name -> title.
         speakers = data.get("speakers") or {}
+        if isinstance(speakers, str):
+            speakers = [speakers]
         if isinstance(speakers, list):
             speakers = {str(name): "" for name in speakers}
-        # One name may be given as text rather than a list (a string is not split into its letters).
         chair = data.get("chairperson") or data.get("chair") or ()
         if isinstance(chair, str):
             chair = (chair,)

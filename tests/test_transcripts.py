@@ -192,14 +192,26 @@ def test_bad_sidecar_names_the_key(tmp_path: Path) -> None:
         read_transcript(path)
 
 
+TWO_TURNS = ("Li Hua:\nThe new plan mentions ports and shipping, and the rules for foreign firms change this year "
+             "too.\nGu Jun:\nThe ports will be upgraded this year, and the rules published in May.\n")
+
+
 @pytest.mark.parametrize("journalists", [["Li Hua"], "Li Hua"])
 def test_sidecar_journalists_as_list_or_one_name(tmp_path: Path, journalists: object) -> None:
-    # Li Hua is known as a journalist only from the sidecar; a single name given as text must not be split into
-    # letters (it was: Li Hua then read as a statement, and Gu Jun's answer was not an answer).
+    # Li Hua is known as a journalist only from the sidecar; one name given as text must not be split into letters
+    # (it was: Li Hua then read as a statement, and Gu Jun's answer was not an answer).
     path = tmp_path / "t.txt"
-    path.write_text("Li Hua:\nThe new plan mentions ports and shipping, and the rules for foreign firms change "
-                    "this year too.\nGu Jun:\nThe ports will be upgraded this year, and the rules published in "
-                    "May.\n", "utf-8")
+    path.write_text(TWO_TURNS, "utf-8")
     (tmp_path / "t.txt.meta.json").write_text(json.dumps({"journalists": journalists}), "utf-8")
     conf = read_transcript(path)
     assert [(t.speaker, t.kind) for t in conf.turns] == [("Li Hua", Kind.QUESTION), ("Gu Jun", Kind.ANSWER)]
+
+
+@pytest.mark.parametrize(("speakers", "title"), [(["Gu Jun"], None), ("Gu Jun", None),
+                                                 ({"Gu Jun": "Vice Minister"}, "Vice Minister")])
+def test_sidecar_speakers_as_list_one_name_or_titles(tmp_path: Path, speakers: object, title: str | None) -> None:
+    path = tmp_path / "t.txt"  # one name as text was refused as malformed metadata
+    path.write_text(TWO_TURNS, "utf-8")
+    (tmp_path / "t.txt.meta.json").write_text(json.dumps({"speakers": speakers}), "utf-8")
+    conf = read_transcript(path)
+    assert [(t.speaker, t.title) for t in conf.turns] == [("Li Hua", None), ("Gu Jun", title)]
