@@ -98,6 +98,7 @@ def test_rebuild_says_what_it_drops(tmp_path: Path) -> None:
     assert len(json.loads(run_cli("list", "--index", root, "--json").stdout)) == 1
     assert "conferences from other sources are dropped" in " ".join(run_cli("ingest", "--help").stdout.split())
 
+
 def _bad_file(tmp: Path, name: str, content: bytes) -> str:
     path = tmp / name
     path.write_bytes(content)
