@@ -100,7 +100,9 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
 
     async def respond(message: str, history: list[Any], earlier: list[str], speaker: str, conference: str,
                       since: str, until: str) -> tuple[str, list[Any], list[str]]:
-        history = [*(history or []), gr.ChatMessage(role="user", content=as_text(message or ""))]
+        history = list(history or [])
+        if (message or "").strip():  # a blank one gets its one-sentence error without an empty bubble before it
+            history.append(gr.ChatMessage(role="user", content=as_text(message)))
         try:
             where = make_filter(speaker, conference, since, until)
             reply = await pool.ask(message, settings.k, where, earlier or [])

@@ -210,6 +210,8 @@ def test_odd_input_typed_into_the_chat(browser, live_server: Server, served_inde
         for question, expected in TYPED.values():
             reply = ask(watch.page, question)
             assert expected in reply and "Traceback" not in reply, (question, reply[:200])
+        shown = watch.page.locator("[data-testid=user]").all_inner_texts()  # blank questions leave no empty bubble
+        assert len(shown) == len(TYPED) - 2 and all(text.strip() for text in shown), shown
         _assert_inert(watch)
     finally:
         watch.close()
