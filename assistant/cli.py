@@ -50,7 +50,7 @@ def cli() -> None:
     """
 
 
-@cli.command()
+@cli.command(short_help="Add transcripts (files, folders, URLs) to the index.")
 @click.argument("paths", nargs=-1, required=True)
 @index_option
 @model_option
@@ -171,7 +171,7 @@ def list_(index: Path | None, as_json: bool) -> None:
     click.echo(f"{len(rows)} conference(s), {idx.manifest.passages} passages, model {idx.manifest.model}.")
 
 
-@cli.command()
+@cli.command(short_help="Take conferences out of the index by id.")
 @click.argument("conference_ids", nargs=-1, required=True)
 @index_option
 @friendly
@@ -194,7 +194,7 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
     click.echo(f"Index: {passages} passages in {settings.index}.")
 
 
-@cli.command()
+@cli.command(short_help="Start the web chat, the widget and the HTTP API.")
 @index_option
 @model_option
 @click.option("--host", default=None, help="Interface to bind [env PRESSROOM_HOST; default 127.0.0.1].")
@@ -227,7 +227,7 @@ def serve(index: Path | None, model: str | None, host: str | None, port: str | N
                       concurrency=concurrency, queue=queue, workers=workers))
 
 
-@cli.command()
+@cli.command(short_help="Check the index; rebuild it from its sources if damaged.")
 @index_option
 @model_option
 @friendly
@@ -259,7 +259,7 @@ def doctor(index: Path | None, model: str | None) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@cli.command(short_help="Fine-tune the embedding model on your own Q&A pairs.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the tuned model.")
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
@@ -303,7 +303,7 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
                f"(model name {tuned.name}). Use it with --model {out}.")
 
 
-@cli.group()
+@cli.group(short_help="Benchmarks: the product beside its baselines.")
 def bench() -> None:
     """Benchmarks that print tables: the product beside its baselines, measured in the same run.
 
@@ -314,7 +314,7 @@ def bench() -> None:
     """
 
 
-@bench.command(name="load")
+@bench.command(name="load", short_help="Load-test a running server with concurrent clients.")
 @click.argument("url", default="http://127.0.0.1:7860")
 @click.option("--clients", default="8,32", show_default=True, help="Concurrent clients, comma-separated runs.")
 @click.option("--requests", "total", default=1000, show_default=True, type=click.IntRange(1, 1_000_000),
@@ -355,7 +355,7 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
             click.echo(f"  e.g. {problem}", err=True)
 
 
-@bench.command(name="speed")
+@bench.command(name="speed", short_help="Ingest rate, latency, recall, memory and cold start.")
 @click.option("--sizes", default="1000,100000,1000000", show_default=True,
               help="Index sizes in passages, comma-separated (1e6 needs ~3 GB of RAM and several minutes).")
 @json_option
@@ -377,7 +377,7 @@ def bench_speed(sizes: str, as_json: bool) -> None:
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
 
 
-@bench.command(name="quality")
+@bench.command(name="quality", short_help="Recall and MRR of bm25, dense and Press Room on Q&A.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--split", type=click.Choice(["test", "tune", "all"]), default="test", show_default=True,
               help="Questions asked: the latest 30 % of dates (test), the rest (tune), or all.")

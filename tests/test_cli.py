@@ -62,6 +62,14 @@ def test_help_has_an_example(command: str) -> None:
     assert result.returncode == 0 and "Example:" in result.stdout and "pressroom " + command in result.stdout
 
 
+@pytest.mark.parametrize("group", [(), ("bench",)])
+def test_command_lists_fit_80_columns_uncut(group: tuple[str, ...]) -> None:
+    """Click cuts a command's summary with "..." where it does not fit; each has one that fits."""
+    result = run_cli(*group, "--help", env={"COLUMNS": "80"})
+    listed = result.stdout.split("Commands:")[1].strip().splitlines()
+    assert result.returncode == 0 and len(listed) >= 3 and not [row for row in listed if row.endswith("...")], listed
+    assert all(len(row) <= 80 for row in listed), listed
+
 
 @pytest.mark.parametrize(("command", "options"), [
     ("ask", ["-k N", "--from YYYY-MM-DD", "--to YYYY-MM-DD"]),
