@@ -89,6 +89,19 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   the same seed +0.031 R@1 (19 won, 4 lost; paired SE 0.010), over the soup +0.008 (14 won, 10 lost; SE 0.010):
 #   within noise, so the soup stays. The soup of the two 0.414 / 0.537. Made on tune split + older pairs (895 s quiet)
 #   and run once on the test split: 0.391 / 0.523 R@1 / MRR@10, below the soup (0.423 / 0.537).
+# tune4 (2026-11-29, 19:15-, the same protocol, each run on one core: 1.9-4.4 pairs/s as the machine's load varied;
+# paired against the same seed's 2 epochs at 1e-4 unless said; fused R@1 / MRR@10, won/lost = questions whose R@1
+# changed):
+# - 2 epochs at 2e-4 (seed 0): 0.396 / 0.524, +0.002 R@1 (11 won, 10 lost; paired SE 0.009), +0.003 MRR@10 (SE
+#   0.006); dense 0.382 / 0.511, -0.014 R@1. The few steps (20 a run) are not short of a higher rate: not kept.
+# - that run as a third soup ingredient (the mean of seeds 0 and 1 at 1e-4 and it): 0.408 / 0.532, against the
+#   two-seed soup -0.008 R@1 (3 won, 7 lost; SE 0.006): not kept.
+# - the soup pushed further from the base (base + a x (soup - base), task-vector extrapolation, no training):
+#   a = 1.5 0.412 / 0.535 (-0.004; 11 won, 13 lost), a = 2 0.406 / 0.530 (-0.010): not kept.
+# - inverse-cloze pairs from the training answers (one sentence of 8+ words -> its whole answer, for a random
+#   quarter of the answers: 315 more pairs beside the 1,289 real ones): 0.386 / 0.514, -0.008 R@1 (16 won, 20 lost;
+#   SE 0.012), -0.006 MRR@10 (SE 0.008); dense 0.400 / 0.519 (+0.004). Copied sentences teach word overlap, which
+#   BM25 already brings to the fused ranking: not kept.
 
 
 def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
