@@ -39,7 +39,7 @@ class TunedModel:
     split: str = "all"  # 'tune': only pairs older than the first file's test split (see training_pairs)
     learning_rate: float | None = None  # None in manifests written before it was recorded
     seed: int | None = None  # None in manifests written before it was recorded
-    soup: tuple[str, ...] = ()  # the tuned models whose weights were averaged with this run's (see fine_tune)
+    soup: tuple[str, ...] = ()  # the other runs averaged into these weights (a soup's own ingredients too; fine_tune)
 
 
 # Chosen on the benchmark's tune split alone (trained on its older 70 % of dates, measured on the rest, fused
@@ -100,8 +100,8 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   a = 1.5 0.412 / 0.535 (-0.004; 11 won, 13 lost), a = 2 0.406 / 0.530 (-0.010): not kept.
 # - inverse-cloze pairs from the training answers (one sentence of 8+ words -> its whole answer, for a random
 #   quarter of the answers: 315 more pairs beside the 1,289 real ones): 0.386 / 0.514, -0.008 R@1 (16 won, 20 lost;
-#   SE 0.012), -0.006 MRR@10 (SE 0.008); dense 0.400 / 0.519 (+0.004). Copied sentences teach word overlap, which
-#   BM25 already brings to the fused ranking: not kept.
+#   SE 0.012), -0.006 MRR@10 (SE 0.008); dense 0.400 / 0.519 (+0.004): not kept. (A guess: a copied sentence
+#   teaches word overlap, which BM25 already brings to the fused ranking.)
 
 
 def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
@@ -121,7 +121,8 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
         files: the Q&A files the pairs came from, recorded in the manifest.
         split: which of their pairs were used ('all', or 'tune': see training_pairs), recorded likewise.
         soup: folders of models tuned from the same base with the same recipe and another seed: the saved
-            weights are the average of theirs and this run's (a model soup: measured above).
+            weights are the average of theirs and this run's (a model soup: measured above), each run once
+            (a soup among them counts as the runs it averages).
         progress: show a progress bar.
 
     Returns:
@@ -183,7 +184,9 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
                 bar.update(1)
     model.eval()
     if soup:
-        _average(model, [SentenceTransformer(str(folder), device="cpu") for folder in soup])
+        # A soup among the ingredients weighs as the runs it averages, so that every run counts the same.
+        _average(model, [SentenceTransformer(str(folder), device="cpu") for folder in soup],
+                 [1 + len(other.soup) for other in ingredients])  # soup: one name per other run
     out.mkdir(parents=True, exist_ok=True)
     model.save(str(out))
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(out.rglob("*.safetensors")))).hexdigest()[:12]
@@ -191,21 +194,22 @@ def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAUL
         name=f"{base}-tuned-{digest}", base=base, pairs=len(pairs), epochs=epochs, batch_size=batch_size,
         seconds=round(time.perf_counter() - start, 1), created=datetime.now(UTC).isoformat(timespec="seconds"),
         abstain_below=TUNED_ABSTAIN_BELOW, files=tuple(files), split=split, learning_rate=learning_rate,
-        seed=seed, soup=tuple(other.name for other in ingredients),
+        seed=seed, soup=tuple(name for other in ingredients for name in (other.name, *other.soup)),
     )
     (out / TUNED_MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
     return manifest
 
 
-def _average(model: SentenceTransformer, others: Sequence[SentenceTransformer]) -> None:
-    """Set ``model``'s weights to the mean of its own and ``others``' (same architecture, same base)."""
+def _average(model: SentenceTransformer, others: Sequence[SentenceTransformer], weights: Sequence[int]) -> None:
+    """Set ``model``'s weights to the weighted mean of its own (weight 1) and ``others``' (same architecture, base)."""
     import torch
 
     mine, theirs = model.state_dict(), [other.state_dict() for other in others]
+    total = 1 + sum(weights)
     with torch.no_grad():
         for key, value in mine.items():
             if value.is_floating_point():
-                value.copy_(torch.stack([value, *(t[key] for t in theirs)]).mean(0))
+                value.copy_((value + sum(w * t[key] for w, t in zip(weights, theirs, strict=True))) / total)
 
 
 def batches(pairs: Sequence[tuple[str, str]], size: int) -> list[list[tuple[str, str]]]:
