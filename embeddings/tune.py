@@ -102,6 +102,9 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   quarter of the answers: 315 more pairs beside the 1,289 real ones): 0.386 / 0.514, -0.008 R@1 (16 won, 20 lost;
 #   SE 0.012), -0.006 MRR@10 (SE 0.008); dense 0.400 / 0.519 (+0.004): not kept. (A guess: a copied sentence
 #   teaches word overlap, which BM25 already brings to the fused ranking.)
+# - a third seed at 1e-4 (seed 2 alone 0.412 / 0.532, +0.018 R@1 over seed 0: the seeds spread 0.394-0.412) in the
+#   soup, the plain mean of three runs: 0.410 / 0.533, against the two-seed soup -0.006 R@1 (4 won, 7 lost; SE
+#   0.007), -0.002 MRR@10 (SE 0.004); +0.005 over the three seeds' mean (two seeds: +0.015). Not kept.
 
 
 def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
