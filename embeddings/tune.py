@@ -105,6 +105,14 @@ TUNED_ABSTAIN_BELOW = 0.40
 # - a third seed at 1e-4 (seed 2 alone 0.412 / 0.532, +0.018 R@1 over seed 0: the seeds spread 0.394-0.412) in the
 #   soup, the plain mean of three runs: 0.410 / 0.533, against the two-seed soup -0.006 R@1 (4 won, 7 lost; SE
 #   0.007), -0.002 MRR@10 (SE 0.004); +0.005 over the three seeds' mean (two seeds: +0.015). Not kept.
+# - MultipleNegativesRankingLoss's scale 30 instead of 20 (temperature 0.033, not 0.05), seed 0: 0.414 / 0.536,
+#   +0.020 R@1 (16 won, 6 lost; SE 0.010), +0.016 MRR@10 (SE 0.006) over the same seed at 20, yet dense 0.396 /
+#   0.526 (+0.000) and the seeds at 20 spread as much (0.394-0.412); level with the two-seed soup (-0.002: 9 won,
+#   10 lost). As a third ingredient of that soup 0.408 / 0.532 (-0.008: 4 won, 8 lost).
+#   Seed 1 at 30: 0.414 / 0.534 (+0.006 over seed 1 at 20: 13 won, 10 lost; SE 0.010). The soup of the two at 30:
+#   0.420 / 0.542, over the two-seed soup at 20 +0.004 R@1 (9 won, 7 lost; SE 0.008), +0.007 MRR@10 (SE 0.005):
+#   within noise, so not kept (nor a --scale option); the likeliest next step if more seeds can be afforded.
+#   So none of tune4's runs beat the two-seed soup by more than noise, and the benchmark's tuned model stays it.
 
 
 def fine_tune(pairs: Sequence[tuple[str, str]], out: Path, *, base: str = DEFAULT_MODEL, epochs: int = EPOCHS,
