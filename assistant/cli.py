@@ -273,7 +273,7 @@ def doctor(index: Path | None, model: str | None) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Shuffling and dropout seed, for repeatable runs.")
 @click.option("--soup", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model tuned the same way with another --seed (repeatable): save the average of its weights "
-                   "and this run's, a model soup that is no slower to ask.")
+                   "and this run's, a model soup that is no slower to ask (a soup given here counts as its runs).")
 @model_option
 @friendly
 def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_rate: float, batch_size: int,

@@ -340,5 +340,13 @@ def test_tune_soup_saves_the_mean_of_the_runs_weights(tmp_path: Path) -> None:
     changed = [k for k in s0 if s0[k].is_floating_point() and not torch.equal(s0[k], s1[k])]
     assert changed  # the seeds made two different runs, and the soup is their mean (seed 1's run is repeatable)
     assert all(torch.allclose(mean[k], (s0[k] + s1[k]) / 2, atol=1e-6) for k in s0 if s0[k].is_floating_point())
+    # A third seed souped with that soup: each of the three runs weighs a third, not the soup a half.
+    fine_tune(pairs, tmp_path / "s2", epochs=1, batch_size=4, seed=2, progress=False)
+    three = fine_tune(pairs, tmp_path / "three", epochs=1, batch_size=4, seed=2, soup=[tmp_path / "soup"],
+                      progress=False)
+    assert three.soup == (soup.name, first.name)  # one name per other run, so that it weighs right in turn
+    s2, mean3 = (load_file(str(tmp_path / m / "model.safetensors")) for m in ("s2", "three"))
+    assert all(torch.allclose(mean3[k], (s0[k] + s1[k] + s2[k]) / 3, atol=1e-6) for k in s0
+               if s0[k].is_floating_point())
     with pytest.raises(PressroomError, match="only models tuned from the same base"):
         fine_tune(pairs, tmp_path / "other", base=str(tmp_path / "s0"), soup=[tmp_path / "s1"], progress=False)
