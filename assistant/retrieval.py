@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import unicodedata
@@ -140,11 +141,9 @@ def make_filter(speaker: str | None = None, conference: str | None = None, since
         if isinstance(value, date):
             return value
         text = str(value).strip()
-        try:  # fromisoformat alone would also take 20240328 and week dates (2024-W13-4)
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):  # fromisoformat alone takes 20240328, 2024-W13-4
+            with contextlib.suppress(ValueError):  # 2024-02-30
                 return date.fromisoformat(text)
-        except ValueError:
-            pass
         raise PressroomError(f"{name} must be a date like 2024-03-28 (got {str(value)[:40]!r}).")
 
     where = AnswerFilter(text(speaker, "speaker"), text(conference, "conference"), day(since, "from"),
