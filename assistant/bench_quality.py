@@ -32,7 +32,7 @@ from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
 from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
 from embeddings.reranker import load_reranker
-from embeddings.tune import TunedModel
+from embeddings.tune import SCALE, TunedModel
 
 from .questions import strip_framing
 from .retrieval import FUSION_WEIGHT, Retriever
@@ -146,8 +146,9 @@ class QualityReport:
                 else " (every pair: if this file was among them, its test split is no fair test)")
         rate = f", learning rate {t.learning_rate:g}" if t.learning_rate else ""
         soup = f", weights averaged with {', '.join(t.soup)}" if t.soup else ""
+        scale = f", loss scale {t.scale:g}" if t.scale != SCALE else ""
         return (f"pressroom-tuned: {t.name}, trained on {t.pairs} pairs of {files}{seen}, {t.epochs} epochs, "
-                f"batch {t.batch_size}{rate}{soup}.")
+                f"batch {t.batch_size}{rate}{scale}{soup}.")
 
 
 def normalise(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from embeddings.errors import PressroomError
-from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE
+from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE, SCALE
 
 from .settings import Settings
 
@@ -274,10 +274,12 @@ def doctor(index: Path | None, model: str | None) -> None:
 @click.option("--soup", multiple=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A model tuned the same way with another --seed (repeatable): save the average of its weights "
                    "and this run's, a model soup that is no slower to ask (a soup given here counts as its runs).")
+@click.option("--scale", default=SCALE, show_default=True, type=click.FloatRange(1.0, 100.0),
+              help="The loss's scale (1 / temperature): higher tells the right answer from the others more sharply.")
 @model_option
 @friendly
 def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_rate: float, batch_size: int,
-         seed: int, soup: tuple[Path, ...], model: str | None) -> None:
+         seed: int, soup: tuple[Path, ...], scale: float, model: str | None) -> None:
     """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
@@ -298,7 +300,7 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
                       epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                      files=[str(f) for f in files], split=split, soup=soup)
+                      files=[str(f) for f in files], split=split, soup=soup, scale=scale)
     click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -152,11 +153,14 @@ def test_an_older_manifest_reads_with_its_training_data_unrecorded(tmp_path: Pat
         "seconds": 680.0, "created": "2026-11-29T09:00:00+00:00", "abstain_below": 0.4}), "utf-8")
     manifest = read_manifest(tmp_path)
     assert manifest.files == () and manifest.split == "all" and manifest.learning_rate is None and manifest.seed is None
-    assert manifest.soup == ()
+    assert manifest.soup == () and manifest.scale == 20.0
     report = QualityReport(n=1, split="test", dates=("", ""), answers=1, methods={}, tuned_from=manifest)
     assert report.tuned_data() == ("pressroom-tuned: m-tuned-1, trained on 490 pairs of unrecorded files (every "
                                    "pair: if this file was among them, its test split is no fair test), 4 epochs, "
                                    "batch 32.")
+    scaled = QualityReport(n=1, split="test", dates=("", ""), answers=1, methods={},
+                           tuned_from=dataclasses.replace(manifest, scale=30.0))
+    assert (scaled.tuned_data() or "").endswith(", 4 epochs, batch 32, loss scale 30.")
     (tmp_path / "pressroom-model.json").write_text("{not json", "utf-8")
     with pytest.raises(PressroomError, match="unreadable"):
         read_manifest(tmp_path)
@@ -299,8 +303,10 @@ def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: 
     assert not [h for h in logging.root.handlers if getattr(getattr(h, "stream", None), "closed", False)]
     torch = SentenceTransformerEncoder(tuned.name, str(tmp_path / "model"))
     assert float((encoder.encode(TINY) * torch.encode(TINY)).sum(1).mean()) >= 0.99
-    again = fine_tune(pairs, tmp_path / "again", base=str(tmp_path / "model"), epochs=1, batch_size=4, progress=False)
+    again = fine_tune(pairs, tmp_path / "again", base=str(tmp_path / "model"), epochs=1, batch_size=4, progress=False,
+                      scale=30.0)
     assert again.base == str(tmp_path / "model")  # a tuned model tunes further from its torch weights
+    assert read_manifest(tmp_path / "again").scale == 30.0
     ingest([corpus], tmp_path / "ix", encoder)
     with pytest.raises(IndexProblem, match="was built with the model"):  # another model's vectors never mix
         Index.open(tmp_path / "ix", model=DEFAULT_MODEL)
