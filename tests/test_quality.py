@@ -282,6 +282,20 @@ def test_bench_quality_help_and_bad_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_tune_command_trains_with_the_options_given(tmp_path: Path) -> None:
+    pairs = tmp_path / "qa.jsonl"
+    pairs.write_text("".join(json.dumps({"question": f"What about {topic}?", "answer": answer}) + "\n"
+                             for topic, answer in zip(["trade", "arms", "Africa", "typhoons"], TINY, strict=False)),
+                     "utf-8")
+    result = run_cli("tune", str(pairs), "--out", str(tmp_path / "m"), "--epochs", "1", "--batch-size", "4",
+                     "--scale", "30", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    assert "Tuned all-MiniLM-L6-v2 on 4 pairs (1 epochs" in result.stdout
+    manifest = json.loads((tmp_path / "m" / "pressroom-model.json").read_text("utf-8"))
+    assert (manifest["scale"], manifest["seed"], manifest["epochs"], manifest["batch_size"]) == (30.0, 3, 1, 4)
+
+
+@pytest.mark.slow
 def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
     from assistant.retrieval import Retriever
     from embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
