@@ -39,7 +39,7 @@ class TunedModel:
     split: str = "all"  # 'tune': only pairs older than the first file's test split (see training_pairs)
     learning_rate: float | None = None  # None in manifests written before it was recorded
     seed: int | None = None  # None in manifests written before it was recorded
-    scale: float = 20.0  # the loss's scale, 1 / temperature (20, the default, in manifests from before it was kept)
+    scale: float = 20.0  # the loss's scale, 1 / temperature; models tuned before it was recorded all used 20
     soup: tuple[str, ...] = ()  # the other runs averaged into these weights (a soup's own ingredients too; fine_tune)
 
 
@@ -47,7 +47,7 @@ class TunedModel:
 # R@1 / MRR@10): 2 epochs at 2e-5 0.359 / 0.473; 4 at 5e-5 0.372 / 0.483; the same with BM25-mined hard
 # negatives 0.378 / 0.482 (not kept: no clear gain for a third text per pair). Base model 0.327 / 0.437.
 EPOCHS, LEARNING_RATE, BATCH_SIZE = 4, 5e-5, 32
-SCALE = 20.0  # sentence-transformers' default; 30 measured below
+SCALE = 20.0  # sentence-transformers' default; 30 and 40 measured below (tune4, tune5)
 # Also tried on that slice (2026-11-29, one seed, fused R@1 / MRR@10; 1 question = 0.006): the fusion weight
 # 0.05-0.3 for the tuned model, 0.346-0.372 / 0.457-0.486 with no trend across two runs, so FUSION_WEIGHT stays;
 # WiSE-FT (weights 0.7 tuned + 0.3 base) 0.365 / 0.482 against 0.359 / 0.479 tuned alone, not kept; the symmetric
