@@ -188,7 +188,6 @@ class Store:
             self.db.execute("PRAGMA journal_mode=MEMORY")
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.executescript(SCHEMA)
-            self.merges_repeats = True
         else:
             # immutable: the generation never changes after it is published, so skip locking.
             self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
@@ -197,11 +196,13 @@ class Store:
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answer_texts'").fetchone())
 
     def close(self) -> None:
+        """Close the database (an open Index holds it until then)."""
         self.db.close()
 
     # --- writing -------------------------------------------------------------------------------
 
     def source_hash(self, source: str) -> str | None:
+        """The sha256 recorded when ``source`` was last read, or None if it never was."""
         row = self.db.execute("SELECT sha256 FROM sources WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
@@ -238,6 +239,10 @@ class Store:
                        [(name, sha, cid) for name, sha in sources])
 
     def delete(self, conference_id: str) -> bool:
+        """Remove a conference and everything read from it; False if there was none with that id.
+
+        Its keys stay until the writer's commit rebuilds the key table from what is left.
+        """
         db = self.db
         existed = db.execute("DELETE FROM conferences WHERE id = ?", (conference_id,)).rowcount > 0
         for table in ("paragraphs", "answer_texts"):
@@ -295,6 +300,7 @@ class Store:
                 for tid, seq, text, asked in rows.fetchall()]
 
     def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """Which of ``hashes`` already have a vector in the cache (those texts need no encoding)."""
         found: set[str] = set()
         hashes = list(hashes)
         for i in range(0, len(hashes), 500):
@@ -304,6 +310,7 @@ class Store:
         return found
 
     def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Cache ``vectors`` (row i is the vector of the text with hash ``hashes[i]``)."""
         self.db.executemany(
             "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
             [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
@@ -316,11 +323,13 @@ class Store:
         return out.reshape(-1, dim)
 
     def prune_vectors(self) -> None:
+        """Drop cached vectors no key uses any more, so the cache does not grow with every edit."""
         self.db.execute("DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM keys)")
 
     # --- reading -------------------------------------------------------------------------------
 
     def count(self, table: str) -> int:
+        """Rows in ``table`` (one of the store's own tables)."""
         assert table in ("conferences", "turns", "paragraphs", "keys", "vectors", "sources")
         return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -444,6 +453,7 @@ class Store:
         return [r[0] for r in rows]
 
     def conferences(self) -> list[ConferenceInfo]:
+        """Every conference with its counts, by date (undated first), then title, as `pressroom list` shows them."""
         rows = self.db.execute(
             """SELECT c.id, c.title, coalesce(c.held, c.published),
                       (SELECT count(*) FROM sources s WHERE s.conference_id = c.id),
