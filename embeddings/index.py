@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 
 from .encoder import Encoder
-from .errors import IndexProblem, PressroomError
+from .errors import IndexProblem
 from .keywords import KeywordIndex
 from .records import text_hash
 from .store import Store
@@ -516,4 +516,4 @@ class IndexWriter:
             self._lock = None
 
 
-__all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "PressroomError", "exists"]
+__all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "exists"]

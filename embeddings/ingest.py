@@ -345,4 +345,4 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
     return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages
 
 
-__all__ = ["IngestReport", "PressroomError", "discover", "ingest", "remove"]
+__all__ = ["IngestReport", "discover", "ingest", "remove"]
