@@ -472,7 +472,7 @@ class IndexWriter:
         faiss.write_index(index, str(stage / VECTORS))
         questions = sum(key.is_question for key in keys)
         conferences = store.count("conferences")
-        sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})
+        sources = store.sources()
         store.close()
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,

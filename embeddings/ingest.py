@@ -202,7 +202,7 @@ def ingest(
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
             report.passages_before = store.count_passages()
-            old_keys = {} if rebuild else _keys(store)
+            old_keys = {} if rebuild else store.passage_hashes()
             changed = False
             for unit in units:
                 if unit.name in done:
@@ -226,19 +226,20 @@ def ingest(
                 report.rejected.extend((unit.name, why) for why in skipped)
                 previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
                 for conference in conferences:
-                    before = _stored_form(store, conference.id)
+                    before = store.content(conference.id)
                     store.put(conference, sources)
                     previous.discard(conference.id)
                     if not before:
                         report.added.append(conference.title)
-                    elif before != _stored_form(store, conference.id):
+                    elif before != store.content(conference.id):
                         report.updated.append(conference.title)
                 for gone in previous:  # conferences no longer in a changed source
-                    report.removed.append(_title(store, gone))
+                    title = store.title(gone)
+                    report.removed.append(gone if title is None else title)
                     store.delete(gone)
                 changed = True
             if changed or rebuild:
-                kept = {row[0] for row in store.db.execute("SELECT id FROM conferences")}
+                kept = store.conference_ids()
                 report.removed += [title for cid, title in replaced.items() if cid not in kept]
                 _count_passages(report, old_keys, store)
                 stats = writer.commit(progress=progress)
@@ -265,33 +266,6 @@ def _live_titles(root: Path) -> dict[str, str]:
         return {}
     finally:
         live.close()
-
-
-def _stored_form(store: Store, conference_id: str) -> list[tuple]:
-    """Everything stored about a conference's content, to tell an update from a re-read of the same text."""
-    head = store.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
-                            (conference_id,)).fetchall()
-    if not head:
-        return []
-    rows = store.db.execute(
-        'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", p.page '
-        "FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? ORDER BY t.seq, p.seq",
-        (conference_id,),
-    ).fetchall()
-    pages = store.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
-                             (conference_id,)).fetchall()
-    return [*head, *pages, *rows]
-
-
-def _title(store: Store, conference_id: str) -> str:
-    row = store.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
-    return row[0] if row else conference_id
-
-
-def _keys(store: Store) -> dict[tuple[str, int], str]:
-    """The live passages (paragraph keys): (turn id, paragraph) -> text hash."""
-    return {(tid, seq): h for tid, seq, h in store.db.execute(
-        "SELECT turn_id, paragraph, hash FROM keys WHERE asked IS NULL")}
 
 
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:

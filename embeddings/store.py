@@ -206,6 +206,32 @@ class Store:
         row = self.db.execute("SELECT sha256 FROM sources WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
 
+    def conference_ids(self) -> set[str]:
+        """Ids of every conference in the store."""
+        return {r[0] for r in self.db.execute("SELECT id FROM conferences")}
+
+    def title(self, conference_id: str) -> str | None:
+        """The title of a conference, or None if there is none with that id."""
+        row = self.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
+        return row[0] if row else None
+
+    def content(self, conference_id: str) -> list[tuple]:
+        """Everything stored about a conference's content (empty if there is none), to tell an update from a
+        re-read of the same text: its header, pages, turns and paragraphs, in order."""
+        head = self.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
+                               (conference_id,)).fetchall()
+        if not head:
+            return []
+        rows = self.db.execute(
+            'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", '
+            "p.page FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? "
+            "ORDER BY t.seq, p.seq",
+            (conference_id,),
+        ).fetchall()
+        pages = self.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
+                                (conference_id,)).fetchall()
+        return [*head, *pages, *rows]
+
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""
         return [r[0] for r in self.db.execute("SELECT conference_id FROM sources WHERE source = ?", (source,))]
@@ -284,6 +310,15 @@ class Store:
             if len(text.split()) >= MIN_KEY_WORDS:
                 keys.append(Key(answer, QUESTION_KEY, text, asked))
         return keys
+
+    def passage_hashes(self) -> dict[tuple[str, int], str]:
+        """The live passages (paragraph keys): (turn id, paragraph) -> text hash."""
+        return {(tid, seq): h for tid, seq, h in self.db.execute(
+            "SELECT turn_id, paragraph, hash FROM keys WHERE asked IS NULL")}
+
+    def sources(self) -> list[str]:
+        """Every source recorded (paths and URLs), sorted."""
+        return sorted({r[0] for r in self.db.execute("SELECT source FROM sources")})
 
     def set_keys(self, keys: Sequence[tuple[str, int, str, str | None]]) -> None:
         """Replace the key table with (turn id, paragraph, text hash, asked): row ``i`` is vector ``i``."""
