@@ -224,19 +224,7 @@ def ingest(
                     report.rejected.append((unit.name, str(exc)))
                     continue
                 report.rejected.extend((unit.name, why) for why in skipped)
-                previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
-                for conference in conferences:
-                    before = store.content(conference.id)
-                    store.put(conference, sources)
-                    previous.discard(conference.id)
-                    if not before:
-                        report.added.append(conference.title)
-                    elif before != store.content(conference.id):
-                        report.updated.append(conference.title)
-                for gone in previous:  # conferences no longer in a changed source
-                    title = store.title(gone)
-                    report.removed.append(gone if title is None else title)
-                    store.delete(gone)
+                _replace(store, conferences, sources, report)
                 changed = True
             if changed or rebuild:
                 kept = store.conference_ids()
@@ -268,7 +256,27 @@ def _live_titles(root: Path) -> dict[str, str]:
         live.close()
 
 
+def _replace(store: Store, conferences: list[Conference], sources: list[tuple[str, str]],
+             report: IngestReport) -> None:
+    """Put the conferences read from ``sources`` in place of those they held before, and note in ``report``
+    which were added, updated (content differs, not only re-read) or removed (no longer in the sources)."""
+    previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
+    for conference in conferences:
+        before = store.content(conference.id)
+        store.put(conference, sources)
+        previous.discard(conference.id)
+        if not before:
+            report.added.append(conference.title)
+        elif before != store.content(conference.id):
+            report.updated.append(conference.title)
+    for gone in previous:
+        title = store.title(gone)
+        report.removed.append(gone if title is None else title)
+        store.delete(gone)
+
+
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:
+    """Passages added, removed and updated, comparing the staged keys with ``old`` (the live index's)."""
     new = {(key.turn_id, key.paragraph): text_hash(key.text) for key in store.key_texts(questions=False)}
     report.passages_added = len(new.keys() - old.keys())
     report.passages_removed = len(old.keys() - new.keys())
