@@ -14,7 +14,7 @@ from .encoder import Encoder, load_encoder
 from .errors import PressroomError, TranscriptError
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
 from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
-from .index import Index, IndexWriter, writing
+from .index import CURRENT, Index, IndexWriter, writing
 from .qa import read_qa
 from .records import Conference, text_hash
 from .store import Store
@@ -60,6 +60,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every source was read (the exit status of `pressroom ingest`)."""
         return not self.rejected
 
     @property
@@ -105,7 +106,7 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 def _ignored(path: Path, top: Path) -> bool:
     """Hidden folders and index folders inside a data folder are not sources."""
     for parent in path.relative_to(top).parents:
-        if parent.name.startswith(".") or (top / parent / "CURRENT").exists():
+        if parent.name.startswith(".") or (top / parent / CURRENT).exists():
             return True
     return path.name.startswith(".")
 
