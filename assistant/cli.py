@@ -8,14 +8,18 @@ import textwrap
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from embeddings.errors import PressroomError
+from embeddings.records import Kind
 from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE, SCALE
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .retrieval import Hit
 
 index_option = click.option("--index", type=click.Path(path_type=Path), default=None,
                             help="Index folder [env PRESSROOM_INDEX; default: data/index].")
@@ -128,7 +132,8 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
         click.echo(_format_hit(rank, hit))
 
 
-def _format_hit(rank: int, hit: Any) -> str:
+def _format_hit(rank: int, hit: Hit) -> str:
+    """One answer as `pressroom ask` prints it: the matched paragraph marked, then who, where, when and why."""
     a = hit.answer
     lines = [f"[{rank}] {a.speaker}{', ' + a.title if a.title else ''}  (score {hit.score:.2f})"]
     for i, paragraph in enumerate(a.paragraphs):
@@ -140,7 +145,7 @@ def _format_hit(rank: int, hit: Any) -> str:
         lines.append(f"    also said on {', '.join(d.isoformat() for d in a.also)}")
     if a.asked:
         lines.append(f"    in reply to {a.asked_by or 'a journalist'}: {textwrap.shorten(a.asked, 160)}")
-    elif a.kind.value == "statement":
+    elif a.kind is Kind.STATEMENT:
         lines.append("    (opening statement)")
     lines.append(f"    {a.source}\n")
     return "\n".join(lines)
@@ -163,8 +168,7 @@ def list_(index: Path | None, as_json: bool) -> None:
     idx = Index.open(settings.index)
     rows = idx.store.conferences()
     if as_json:
-        click.echo(json.dumps([{"id": r.id, "title": r.title, "date": r.date.isoformat() if r.date else None,
-                                "answers": r.answers, "passages": r.passages} for r in rows], indent=2))
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")

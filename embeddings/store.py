@@ -116,6 +116,11 @@ class ConferenceInfo:
     answers: int
     passages: int
 
+    def to_json(self) -> dict[str, str | int | None]:
+        """The line as `pressroom list --json` prints it."""
+        return {"id": self.id, "title": self.title, "date": _iso(self.date), "answers": self.answers,
+                "passages": self.passages}
+
 
 @dataclass(frozen=True)
 class AnswerFilter:
