@@ -428,7 +428,7 @@ class WorkerPool:
     async def _use(self, worker: _Worker, message: bytes) -> tuple[bytes, bytes]:
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
-                answer = await worker.exchange(message)
+                reply = await worker.exchange(message)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             why = f"gave no answer within {ANSWER_SECONDS:.0f} s" if isinstance(exc, TimeoutError) else \
                 f"stopped while answering ({exc or type(exc).__name__})"
@@ -436,7 +436,7 @@ class WorkerPool:
             raise Unavailable(f"The answering process {why}; retry in a moment.") from None
         worker.state = "idle"
         self._idle.put_nowait(worker)
-        return answer
+        return reply
 
     # replacing
 
