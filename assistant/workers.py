@@ -82,6 +82,15 @@ class Catalog:
         return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers),
                    tuple(c.title for c in retriever.index.store.conferences()), tuple(retriever.example_questions()))
 
+    def to_wire(self) -> bytes:
+        """The body of a worker's CATALOG message."""
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Catalog:
+        """The Catalog that ``to_wire`` encoded (JSON lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(data).items()})
+
 
 # --- the wire form of a Reply: every field, so the chat formats exactly what an in-process Retriever gives ---
 
@@ -124,6 +133,11 @@ def _frame(kind: bytes, body: bytes) -> bytes:
     return HEADER.pack(kind, len(body)) + body
 
 
+def _error_frame(kind: bytes, message: str) -> bytes:
+    """A MISTAKE or FAILURE message; the server reads its "error" (see WorkerPool._ask)."""
+    return _frame(kind, json.dumps({"error": message}).encode())
+
+
 def _read(sock: socket.socket) -> tuple[bytes, bytes] | None:
     """One message from a blocking socket; None when the other end has closed it."""
     header = _read_exactly(sock, HEADER.size)
@@ -159,10 +173,10 @@ def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
                               request["earlier"])
         return _frame(AS_REPLY, reply_to_wire(reply)) if kind == AS_REPLY else _frame(AS_JSON, api_json(reply))
     except PressroomError as exc:
-        return _frame(MISTAKE, json.dumps({"error": str(exc)}).encode())
+        return _error_frame(MISTAKE, str(exc))
     except Exception as exc:  # a bug: say so to the server (a 500) and keep serving the other questions
         traceback.print_exc(file=sys.stderr)
-        return _frame(FAILURE, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        return _error_frame(FAILURE, f"{type(exc).__name__}: {exc}")
 
 
 def serve_questions(sock: socket.socket, settings: Settings) -> int:
@@ -171,9 +185,9 @@ def serve_questions(sock: socket.socket, settings: Settings) -> int:
         try:
             retriever = Retriever.open(settings)
         except PressroomError as exc:
-            sock.sendall(_frame(MISTAKE, json.dumps({"error": str(exc)}).encode()))
+            sock.sendall(_error_frame(MISTAKE, str(exc)))
             return 1
-        sock.sendall(_frame(CATALOG, json.dumps(asdict(Catalog.of(retriever))).encode()))
+        sock.sendall(_frame(CATALOG, Catalog.of(retriever).to_wire()))
         while (message := _read(sock)) is not None:
             sock.sendall(answer(retriever, *message))
     except OSError:  # the server went away
@@ -182,6 +196,7 @@ def serve_questions(sock: socket.socket, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """A worker's entry point (`python -m assistant.workers`, started by WorkerPool); returns its exit status."""
     parser = argparse.ArgumentParser(prog="python -m assistant.workers", description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="the worker's end of the socket pair")
     parser.add_argument("--index", type=Path, required=True)
@@ -354,8 +369,7 @@ class WorkerPool:
         if kind != CATALOG:
             worker.process.wait()
             raise PressroomError(json.loads(body)["error"])
-        data = json.loads(body)
-        self.catalog = self.catalog or Catalog(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        self.catalog = self.catalog or Catalog.from_wire(body)
         worker.sock.setblocking(False)
         worker.state = "idle"
         return worker
