@@ -63,6 +63,7 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
+        """The manifest at ``path``; one that is unreadable, malformed or of another format stops with what to run."""
         try:
             data = json.loads(path.read_text("utf-8"))
             optional = {"backend", "vectors", "questions"}
@@ -208,6 +209,7 @@ class Index:
         return self.vectors.search(queries, n, params=params)
 
     def close(self) -> None:
+        """Close the store (the mapped vectors go with the object)."""
         self.store.close()
 
 
@@ -374,6 +376,8 @@ class IndexWriter:
         self.encoder = encoder
         self.rebuild = rebuild
         self.question_keys = question_keys  # False: answers alone, as the benchmark's answers-only protocol needs
+        # Recorded in the manifest; encoders that do not say (test and benchmark wrappers) record "".
+        self.backend: str = getattr(encoder, "backend", "")
         self._lock: int | None = None
         self.stage: Path | None = None
         self.store: Store
@@ -414,12 +418,11 @@ class IndexWriter:
                     f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
                     f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
                 )
-            backend = getattr(self.encoder, "backend", "")
-            if manifest.backend != backend:
+            if manifest.backend != self.backend:
                 # Same vector space, so searching across backends is fine; one index is still built by one.
                 torch = " or add `--model all-MiniLM-L6-v2-torch`" if manifest.backend == "torch" else ""
                 raise IndexProblem(
-                    f"The index at {self.root} was encoded by {manifest.backend!r}, this encoder is {backend!r}; "
+                    f"The index at {self.root} was encoded by {manifest.backend!r}, this encoder is {self.backend!r}; "
                     f"adding to it would mix the two. Run `pressroom ingest --rebuild`{torch}."
                 )
             src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
@@ -477,7 +480,7 @@ class IndexWriter:
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
             conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
-            backend=getattr(self.encoder, "backend", ""), vectors=vectors_kind(index.ntotal), questions=questions,
+            backend=self.backend, vectors=vectors_kind(index.ntotal), questions=questions,
         )
         (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
         for name in (STORE, VECTORS, MANIFEST):
