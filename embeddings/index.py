@@ -331,6 +331,16 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _seal(stage: Path, manifest: Manifest) -> None:
+    """Write the manifest and flush the staged generation to disk: once CURRENT names it, a crash cannot leave it
+    half written."""
+    (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
+    for name in (STORE, VECTORS, MANIFEST):
+        _fsync_file(stage / name)
+    _fsync_dir(stage / KEYWORDS)
+    _fsync_dir(stage)
+
+
 ENCODE_CHUNK = 256  # texts per encoder call when a progress bar is shown
 
 
@@ -482,17 +492,14 @@ class IndexWriter:
             conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
             backend=self.backend, vectors=vectors_kind(index.ntotal), questions=questions,
         )
-        (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
-        for name in (STORE, VECTORS, MANIFEST):
-            _fsync_file(stage / name)
-        _fsync_dir(stage / KEYWORDS)
-        _fsync_dir(stage)
+        _seal(stage, manifest)
         self._publish(stage, sources)
         self.stage = None
         return CommitStats(passages=index.ntotal - questions, questions=questions, encoded=len(todo),
                            conferences=conferences)
 
     def _publish(self, stage: Path, sources: list[str]) -> None:
+        """Rename the sealed stage to the next generation, point CURRENT at it, then drop the previous one."""
         try:
             previous = _generation(self.root)
         except IndexProblem:
