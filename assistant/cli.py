@@ -343,8 +343,7 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
     from .bench_load import DEFAULT_QUESTIONS, check_server, run_load
 
     counts = _numbers(clients, "--clients", 1, 1024)
-    questions = (questions_file.read_text("utf-8").split("\n") if questions_file else DEFAULT_QUESTIONS)
-    questions = [q.strip() for q in questions if q.strip()]
+    questions = _lines(questions_file) if questions_file else list(DEFAULT_QUESTIONS)
     endpoints = ["api", "gradio"] if endpoint == "both" else [endpoint]
     check_server(url)
     reports = [run_load(url, questions, clients=c, total=total, endpoint=e) for e in endpoints for c in counts]
@@ -430,12 +429,11 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     from .bench_quality import run_quality
 
     settings = Settings.load(model=model)
-    questions, chinese_questions = ([q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
-                                    if path else [] for path in (off_topic, chinese_off_topic))
-    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
+    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps,
+                         off_topic=_lines(off_topic) if off_topic else [],
                          tuned=load_encoder(str(tuned)) if tuned else None,
                          tuned_from=read_manifest(tuned) if tuned else None, rewordings=rewordings,
-                         chinese=chinese, chinese_off_topic=chinese_questions,
+                         chinese=chinese, chinese_off_topic=_lines(chinese_off_topic) if chinese_off_topic else [],
                          compare=[key.strip() for key in compare.split(",") if key.strip()],
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
@@ -482,6 +480,11 @@ def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
     if any(not low <= v <= high for v in values):
         raise PressroomError(f"{option} must be between {low:,} and {high:,} (got {text!r}).")
     return values
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a UTF-8 file, stripped: questions one a line."""
+    return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def _quality_table(rows: dict[str, dict[str, float]], extra: tuple[str, ...] = ()) -> str:
