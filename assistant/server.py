@@ -51,6 +51,7 @@ class Admission:
         self.in_flight = 0
 
     def enter(self) -> bool:
+        """Admit one more question, or say False when ``limit`` are already in flight."""
         # Only the event loop's thread calls enter/leave, so a plain counter is enough.
         if self.in_flight >= self.limit:
             return False
@@ -58,6 +59,7 @@ class Admission:
         return True
 
     def leave(self) -> None:
+        """A question admitted by ``enter`` is done (answered or failed)."""
         self.in_flight -= 1
 
 
