@@ -189,7 +189,7 @@ def _add_once(params: dict[str, Any], items: Iterable[tuple[str, Any]]) -> None:
     """Add ``items`` to ``params``; a name given twice (in the query, the body, or both) is a mistake."""
     for key, value in items:
         if key in params:
-            raise PressroomError(f"The parameter {key!r} is given twice.")
+            raise PressroomError(f"The parameter {key!r} is given twice; give it once.")
         params[key] = value
 
 

@@ -355,8 +355,8 @@ class WorkerPool:
             message = _read(worker.sock)
         except TimeoutError:
             worker.process.kill()
-            raise Unavailable(f"Answering process {worker.slot} did not open the index within {timeout:.0f} s.") \
-                from None
+            raise Unavailable(f"Answering process {worker.slot} did not open the index within {timeout:.0f} s; the "
+                              "machine may be too busy: start again, or with fewer --workers.") from None
         except OSError as exc:
             message = None
             why = str(exc)

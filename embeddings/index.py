@@ -401,7 +401,8 @@ class IndexWriter:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}).") from exc
+            raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}); make it writable or "
+                               "choose another with --index.") from exc
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
