@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -80,6 +81,25 @@ def corpus(tmp_path: Path) -> Path:
     folder.mkdir()
     for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
         shutil.copy(path, folder / path.name)
+    return folder
+
+
+REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
+
+
+def repeated_qa(folder: Path) -> Path:
+    """Lin Jian says the same words on three days (once with other spacing); Mao Ning says them once."""
+    def row(day: str, who: str, outlet: str, answer: str) -> dict[str, str]:
+        return {"date": day, "spokesperson": who, "asked_by": outlet, "link": f"https://example.org/qa/{day}/{who}",
+                "question": f"Question from {outlet} about Taiwan?", "answer": answer}
+
+    rows = [row("2025-03-03", "Lin Jian", "CCTV", REPEATED),
+            row("2025-03-05", "Lin Jian", "AFP", REPEATED),
+            row("2025-01-10", "Lin Jian", "Kyodo", REPEATED.replace("purely China's", "purely  China's")),
+            row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
+            row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
+    folder.mkdir()
+    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     return folder
 
 

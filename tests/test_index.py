@@ -17,7 +17,7 @@ from embeddings.keywords import KeywordIndex
 from embeddings.records import Kind
 from embeddings.store import QUESTION_KEY
 
-from .conftest import DATA, FakeEncoder, tree_digest
+from .conftest import DATA, FakeEncoder, repeated_qa, tree_digest
 
 
 def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -178,8 +178,6 @@ def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> 
 
 def test_question_keys_route_to_their_answers(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     from assistant.retrieval import Retriever
-
-    from .test_ingest import repeated_qa
 
     root = tmp_path / "ix"
     report = ingest([repeated_qa(tmp_path / "in")], root, fake_encoder)

@@ -24,7 +24,7 @@ from embeddings.records import stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, ROOT, SEED, FakeEncoder, run_cli, tree_digest
+from .conftest import DATA, ROOT, SEED, FakeEncoder, repeated_qa, run_cli, tree_digest
 
 HTML = DATA / "html"
 TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
@@ -444,25 +444,6 @@ def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
 
 
 # --- repeated answers --------------------------------------------------------------------------------
-
-REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
-
-
-def repeated_qa(folder: Path) -> Path:
-    """Lin Jian says the same words on three days (once with other spacing); Mao Ning says them once."""
-    def row(day: str, who: str, outlet: str, answer: str) -> dict[str, str]:
-        return {"date": day, "spokesperson": who, "asked_by": outlet, "link": f"https://example.org/qa/{day}/{who}",
-                "question": f"Question from {outlet} about Taiwan?", "answer": answer}
-
-    rows = [row("2025-03-03", "Lin Jian", "CCTV", REPEATED),
-            row("2025-03-05", "Lin Jian", "AFP", REPEATED),
-            row("2025-01-10", "Lin Jian", "Kyodo", REPEATED.replace("purely China's", "purely  China's")),
-            row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
-            row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
-    folder.mkdir()
-    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    return folder
-
 
 def test_repeated_answers_are_one_passage_with_the_other_dates(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     from assistant.cli import _format_hit
