@@ -77,13 +77,11 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
       pressroom ingest http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081.htm
     """
     from embeddings.encoder import load_encoder
-    from embeddings.fetch import is_url
     from embeddings.ingest import ingest as run_ingest
 
     settings = Settings.load(index=index, model=model)
     encoder = load_encoder(settings.model)
-    sources = [p if is_url(p) else Path(p) for p in paths]
-    report = run_ingest(sources, settings.index, encoder, rebuild=rebuild, progress=True)
+    report = run_ingest(paths, settings.index, encoder, rebuild=rebuild, progress=True)
     click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
         click.echo(f"Rejected: {why}", err=True)
