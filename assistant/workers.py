@@ -105,10 +105,10 @@ def reply_from_wire(data: bytes) -> Reply:
     where = d["where"]
     return Reply(d["question"], Query(**d["query"]),
                  AnswerFilter(where["speaker"], where["conference"], _day(where["since"]), _day(where["until"])),
-                 [Hit(_answer(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
+                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
 
 
-def _answer(d: dict[str, Any]) -> Answer:
+def _answer_from_wire(d: dict[str, Any]) -> Answer:
     return Answer(**{**d, "kind": Kind(d["kind"]), "paragraphs": tuple(Paragraph(**p) for p in d["paragraphs"]),
                      "held": _day(d["held"]), "published": _day(d["published"]),
                      "also": tuple(date.fromisoformat(day) for day in d["also"])})
@@ -163,8 +163,8 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 # --- the worker's side ------------------------------------------------------------------------------------
 
-def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
-    """The message that answers one question message."""
+def handle(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
+    """The message that answers one question message (AS_JSON or AS_REPLY), or says why it cannot."""
     try:
         request = json.loads(body)
         where = request["where"]
@@ -189,7 +189,7 @@ def serve_questions(sock: socket.socket, settings: Settings) -> int:
             return 1
         sock.sendall(_frame(CATALOG, Catalog.of(retriever).to_wire()))
         while (message := _read(sock)) is not None:
-            sock.sendall(answer(retriever, *message))
+            sock.sendall(handle(retriever, *message))
     except OSError:  # the server went away
         pass
     return 0
