@@ -74,6 +74,7 @@ class Key(NamedTuple):
 
     @property
     def is_question(self) -> bool:
+        """A journalist's question routing to its answer (not a paragraph of the answer)."""
         return self.asked is not None
 
 
@@ -98,10 +99,12 @@ class Answer:
 
     @property
     def text(self) -> str:
+        """The whole answer, verbatim: its paragraphs separated by blank lines."""
         return "\n\n".join(p.text for p in self.paragraphs)
 
     @property
     def date(self) -> date | None:
+        """The day it was said: the conference's, else the page's publication date."""
         return self.held or self.published
 
 
@@ -139,6 +142,7 @@ class AnswerFilter:
         return any(v is not None for v in (self.speaker, self.conference, self.since, self.until))
 
     def to_json(self) -> dict[str, str | None]:
+        """The ``filters`` object of the JSON replies (dates as YYYY-MM-DD)."""
         return {"speaker": self.speaker, "conference": self.conference,
                 "from": _iso(self.since), "to": _iso(self.until)}
 
@@ -163,6 +167,7 @@ class KeyTable:
 
     @classmethod
     def load(cls, db: sqlite3.Connection) -> KeyTable:
+        """Read the keys table of ``db`` in one pass."""
         number: dict[str, int] = {}
         paragraphs = array("i")
 
@@ -521,6 +526,7 @@ def answer_hash(speaker: str, text: str) -> str:
 
 
 def turn_id(conference_id: str, seq: int) -> str:
+    """The id of turn ``seq`` of a conference: stable, since conference ids are."""
     return f"{conference_id}:{seq}"
 
 
