@@ -104,7 +104,7 @@ class Answer:
 
     @property
     def date(self) -> date | None:
-        """The day it was said: the conference's, else the page's publication date."""
+        """The day it was said: the conference's, else the day its transcript was published."""
         return self.held or self.published
 
 
