@@ -52,28 +52,6 @@ def test_key_table_equals_the_keys_in_sqlite(corpus: Path, tmp_path: Path, fake_
     assert store.paragraph_keys(turns) == expected and store.paragraph_keys([]) == {}
 
 
-def test_unchanged_sources_are_skipped_and_edits_reencode_one_paragraph(
-    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
-    root = tmp_path / "ix"
-    first = ingest([corpus], root, fake_encoder)
-    encoded = len(fake_encoder.texts)
-    assert encoded == first.encoded > 0
-    digest = tree_digest(root)
-
-    again = ingest([corpus], root, fake_encoder)
-    assert again.unchanged == 2 and not again.committed
-    assert len(fake_encoder.texts) == encoded  # nothing re-encoded
-    assert tree_digest(root) == digest  # nothing rewritten
-
-    transcript = corpus / "scio_full_conference.txt"
-    transcript.write_text(transcript.read_text("utf-8").replace("record high", "new record high"), "utf-8")
-    edited = ingest([corpus], root, fake_encoder)
-    assert edited.updated == ["SCIO press conference on promoting high-quality development of foreign trade"]
-    assert edited.encoded == 1 and len(fake_encoder.texts) == encoded + 1
-    assert edited.passages == first.passages  # replaced, not duplicated
-
-
 def test_model_mismatch_stops_with_what_to_run(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     ingest([corpus], tmp_path / "ix", fake_encoder)
     with pytest.raises(IndexProblem, match=r"built with the model 'fake-bow-64'.*pressroom ingest --rebuild"):

@@ -268,22 +268,29 @@ def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encod
     assert tree_digest(root) == digest
 
 
-@pytest.mark.parametrize("source", ["page", "qa"])
+# An edit in each kind of source: (file in corpus_with_everything, old words, new words, the rest of the paragraph).
+EDITS = {
+    "text": (SEED.name, "explore new cooperation models", "explore new models",
+             " with neighboring regions. Thank you."),
+    "page": ("pages/content_900001_3.htm", "hold regular roundtables", "hold roundtables",
+             " with foreign chambers of commerce to solve their problems promptly."),
+    "qa": ("qa.jsonl", "concrete action", "concrete and steady action", "."),
+}
+
+
+@pytest.mark.parametrize("source", list(EDITS))
 def test_editing_one_paragraph_reencodes_one_paragraph(tmp_path: Path, fake_encoder: FakeEncoder,
                                                        source: str) -> None:
     folder = corpus_with_everything(tmp_path / "in")
     root = tmp_path / "ix"
     first = ingest([folder], root, fake_encoder)
-    if source == "page":
-        path, old, new = folder / "pages" / "content_900001_3.htm", "hold regular roundtables", "hold roundtables"
-    else:
-        path, old, new = folder / "qa.jsonl", "concrete action", "concrete and steady action"
+    name, old, new, rest = EDITS[source]
+    path = folder / name
     path.write_text(path.read_text("utf-8").replace(old, new), "utf-8")
     before = len(fake_encoder.texts)
     edited = ingest([folder], root, fake_encoder)
     assert edited.encoded == 1 and len(fake_encoder.texts) == before + 1
-    assert fake_encoder.texts[-1].endswith(new + (" with foreign chambers of commerce to solve their problems "
-                                                  "promptly." if source == "page" else "."))
+    assert fake_encoder.texts[-1].endswith(new + rest)
     assert edited.passages == first.passages and len(edited.updated) == 1 and edited.unchanged == 3
     assert (edited.passages_added, edited.passages_updated, edited.passages_removed) == (0, 1, 0)
     assert edited.passages_kept == first.passages - 1
