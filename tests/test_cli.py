@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, PARAPHRASE, SEED, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cli")
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
-        shutil.copy(path, folder / path.name)
+    folder = copy_sources(tmp_path_factory.mktemp("cli"), DATA / "scio_full_conference.txt")
     result = run_cli("ingest", str(folder), "--index", str(folder / "index"))
     assert result.returncode == 0, result.stderr
     assert "2 conference(s) added" in result.stdout

@@ -24,7 +24,7 @@ from embeddings.records import stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, ROOT, SEED, FakeEncoder, repeated_qa, run_cli, tree_digest
+from .conftest import DATA, ROOT, SEED, FakeEncoder, copy_sources, repeated_qa, run_cli, tree_digest
 
 HTML = DATA / "html"
 TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
@@ -247,8 +247,7 @@ QUESTIONS = 10  # question keys: one per answer that replied to a question (one 
 def corpus_with_everything(folder: Path) -> Path:
     """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
     shutil.copytree(HTML / "conference", folder / "pages")
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "no_blank_lines.txt"):
-        shutil.copy(path, folder / path.name)
+    copy_sources(folder, DATA / "no_blank_lines.txt")
     (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
     return folder
 

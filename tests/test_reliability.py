@@ -19,7 +19,7 @@ import pytest
 
 from embeddings.index import CURRENT, MANIFEST, STORE, VECTORS, Index
 
-from .conftest import DATA, PARAPHRASE, ROOT, SEED, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, ROOT, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 KILLS = 20
@@ -40,11 +40,7 @@ def conference_count(root: Path) -> int:
 
 
 def _seed_only(folder: Path) -> Path:
-    seeds = folder / "seed"
-    seeds.mkdir()
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json")):
-        shutil.copy(path, seeds)
-    return seeds
+    return copy_sources(folder / "seed")
 
 
 def _many_conferences(folder: Path, copies: int) -> Path:
