@@ -178,7 +178,6 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool = False,
-    on_file: Callable[[str], None] | None = None,
     fetcher: Fetcher | None = None,
 ) -> IngestReport:
     """Add or update the transcripts under ``paths`` (files, folders or http(s) addresses) in the index at ``root``.
@@ -208,8 +207,6 @@ def ingest(
             for unit in units:
                 if unit.name in done:
                     continue
-                if on_file:
-                    on_file(unit.name)
                 try:
                     sources = unit.load()
                     report.files += len(sources)
