@@ -201,9 +201,6 @@ class Store:
         else:
             # immutable: the generation never changes after it is published, so skip locking.
             self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-        # Indexes written before repeated answers were merged have no answer_texts table.
-        self.merges_repeats = bool(self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answer_texts'").fetchone())
 
     def close(self) -> None:
         """Close the database (an open Index holds it until then)."""
@@ -439,8 +436,6 @@ class Store:
 
     def _also(self, turn_ids: Sequence[str]) -> dict[str, tuple[date, ...]]:
         """For each answer, the other days (oldest first) on which the same words were said."""
-        if not self.merges_repeats:
-            return {}
         rows = self.db.execute(
             f"""SELECT a.turn_id, coalesce(c.held, c.published) FROM answer_texts a
                 JOIN answer_texts o ON o.hash = a.hash AND o.turn_id != a.turn_id
