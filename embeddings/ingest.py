@@ -160,14 +160,18 @@ class _Address:
 
 
 def _units(inputs: Sequence[Path | str],
-           fetcher: Callable[[], Fetcher]) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
-    """What to read, in order: files, saved pages grouped by conference, then URLs; and what cannot be used."""
+           fetcher: Fetcher | None) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
+    """What to read, in order: files, saved pages grouped by conference, then URLs (fetched with ``fetcher``,
+    given whenever there are any); and what cannot be used."""
     paths = [Path(p) for p in inputs if not is_url(p)]
     files, problems = discover(paths)
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
     units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]
-    units += [_Address(str(url), fetcher()) for url in dict.fromkeys(p for p in inputs if is_url(p))]
+    urls = dict.fromkeys(str(p) for p in inputs if is_url(p))
+    if urls:
+        assert fetcher is not None, "ingest() makes a fetcher whenever it is given URLs"
+        units += [_Address(url, fetcher) for url in urls]
     return units, problems
 
 
@@ -188,14 +192,9 @@ def ingest(
     brings the other numbered pages of its conference along.
     """
     report = IngestReport()
-    shared: list[Fetcher] = [fetcher] if fetcher else []
-
-    def get_fetcher() -> Fetcher:
-        if not shared:
-            shared.append(Fetcher())
-        return shared[0]
-
-    units, report.rejected = _units(paths, get_fetcher)
+    # A fetcher made here (only when there are URLs to fetch) is closed here; one given is the caller's.
+    own_fetcher = Fetcher() if fetcher is None and any(is_url(p) for p in paths) else None
+    units, report.rejected = _units(paths, fetcher or own_fetcher)
     replaced = _live_titles(root) if rebuild else {}  # a rebuild keeps only what ``paths`` bring
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
     try:
@@ -235,8 +234,8 @@ def ingest(
                 report.passages = report.passages_before
                 report.questions = store.count("keys") - report.passages_before
     finally:
-        if shared and fetcher is None:
-            shared[0].close()
+        if own_fetcher is not None:
+            own_fetcher.close()
     return report
 
 
