@@ -478,10 +478,9 @@ class IndexWriter:
             if todo:
                 store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
             keywords.result()
-        store.db.execute("BEGIN")
-        store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
-        store.prune_vectors()
-        store.db.execute("COMMIT")
+        with store.transaction():
+            store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
+            store.prune_vectors()
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
         questions = sum(key.is_question for key in keys)

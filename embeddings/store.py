@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -207,6 +208,13 @@ class Store:
         self.db.close()
 
     # --- writing -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around many writes (a writable store otherwise commits each statement on its own)."""
+        self.db.execute("BEGIN")
+        yield
+        self.db.execute("COMMIT")
 
     def source_hash(self, source: str) -> str | None:
         """The sha256 recorded when ``source`` was last read, or None if it never was."""
