@@ -8,14 +8,18 @@ import textwrap
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from embeddings.errors import PressroomError
+from embeddings.records import Kind
 from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE, SCALE
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .retrieval import Hit
 
 index_option = click.option("--index", type=click.Path(path_type=Path), default=None,
                             help="Index folder [env PRESSROOM_INDEX; default: data/index].")
@@ -73,13 +77,11 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
       pressroom ingest http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081.htm
     """
     from embeddings.encoder import load_encoder
-    from embeddings.fetch import is_url
     from embeddings.ingest import ingest as run_ingest
 
     settings = Settings.load(index=index, model=model)
     encoder = load_encoder(settings.model)
-    sources = [p if is_url(p) else Path(p) for p in paths]
-    report = run_ingest(sources, settings.index, encoder, rebuild=rebuild, progress=True)
+    report = run_ingest(paths, settings.index, encoder, rebuild=rebuild, progress=True)
     click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
         click.echo(f"Rejected: {why}", err=True)
@@ -128,7 +130,8 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
         click.echo(_format_hit(rank, hit))
 
 
-def _format_hit(rank: int, hit: Any) -> str:
+def _format_hit(rank: int, hit: Hit) -> str:
+    """One answer as `pressroom ask` prints it: the matched paragraph marked, then who, where, when and why."""
     a = hit.answer
     lines = [f"[{rank}] {a.speaker}{', ' + a.title if a.title else ''}  (score {hit.score:.2f})"]
     for i, paragraph in enumerate(a.paragraphs):
@@ -140,7 +143,7 @@ def _format_hit(rank: int, hit: Any) -> str:
         lines.append(f"    also said on {', '.join(d.isoformat() for d in a.also)}")
     if a.asked:
         lines.append(f"    in reply to {a.asked_by or 'a journalist'}: {textwrap.shorten(a.asked, 160)}")
-    elif a.kind.value == "statement":
+    elif a.kind is Kind.STATEMENT:
         lines.append("    (opening statement)")
     lines.append(f"    {a.source}\n")
     return "\n".join(lines)
@@ -163,8 +166,7 @@ def list_(index: Path | None, as_json: bool) -> None:
     idx = Index.open(settings.index)
     rows = idx.store.conferences()
     if as_json:
-        click.echo(json.dumps([{"id": r.id, "title": r.title, "date": r.date.isoformat() if r.date else None,
-                                "answers": r.answers, "passages": r.passages} for r in rows], indent=2))
+        click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
@@ -339,8 +341,7 @@ def bench_load(url: str, clients: str, total: int, endpoint: str, questions_file
     from .bench_load import DEFAULT_QUESTIONS, check_server, run_load
 
     counts = _numbers(clients, "--clients", 1, 1024)
-    questions = (questions_file.read_text("utf-8").split("\n") if questions_file else DEFAULT_QUESTIONS)
-    questions = [q.strip() for q in questions if q.strip()]
+    questions = _lines(questions_file) if questions_file else list(DEFAULT_QUESTIONS)
     endpoints = ["api", "gradio"] if endpoint == "both" else [endpoint]
     check_server(url)
     reports = [run_load(url, questions, clients=c, total=total, endpoint=e) for e in endpoints for c in counts]
@@ -426,12 +427,11 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     from .bench_quality import run_quality
 
     settings = Settings.load(model=model)
-    questions, chinese_questions = ([q.strip() for q in path.read_text("utf-8").splitlines() if q.strip()]
-                                    if path else [] for path in (off_topic, chinese_off_topic))
-    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps, off_topic=questions,
+    report = run_quality(file, load_encoder(settings.model), split=split, steps=steps,
+                         off_topic=_lines(off_topic) if off_topic else [],
                          tuned=load_encoder(str(tuned)) if tuned else None,
                          tuned_from=read_manifest(tuned) if tuned else None, rewordings=rewordings,
-                         chinese=chinese, chinese_off_topic=chinese_questions,
+                         chinese=chinese, chinese_off_topic=_lines(chinese_off_topic) if chinese_off_topic else [],
                          compare=[key.strip() for key in compare.split(",") if key.strip()],
                          progress=lambda line: click.echo(line, err=True))
     if as_json:
@@ -478,6 +478,11 @@ def _numbers(text: str, option: str, low: int, high: int) -> list[int]:
     if any(not low <= v <= high for v in values):
         raise PressroomError(f"{option} must be between {low:,} and {high:,} (got {text!r}).")
     return values
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a UTF-8 file, stripped: questions one a line."""
+    return [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def _quality_table(rows: dict[str, dict[str, float]], extra: tuple[str, ...] = ()) -> str:

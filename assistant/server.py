@@ -22,7 +22,7 @@ import errno
 import html
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -51,6 +51,7 @@ class Admission:
         self.in_flight = 0
 
     def enter(self) -> bool:
+        """Admit one more question, or say False when ``limit`` are already in flight."""
         # Only the event loop's thread calls enter/leave, so a plain counter is enough.
         if self.in_flight >= self.limit:
             return False
@@ -58,6 +59,7 @@ class Admission:
         return True
 
     def leave(self) -> None:
+        """A question admitted by ``enter`` is done (answered or failed)."""
         self.in_flight -= 1
 
 
@@ -163,7 +165,7 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     return chat.mount(app, pool, settings, path="/", compact=False)
 
 
-async def _api_parameters(request: Request) -> dict[str, str]:
+async def _api_parameters(request: Request) -> dict[str, Any]:
     """The parameters of an /api/ask request (query string, or a JSON object body), strictly checked."""
     raw = request.scope.get("query_string", b"")
     try:  # Starlette would quietly turn bad bytes into U+FFFD; say so instead.
@@ -172,34 +174,41 @@ async def _api_parameters(request: Request) -> dict[str, str]:
     except UnicodeDecodeError:
         raise PressroomError("The query string is not valid UTF-8; percent-encode the question as UTF-8.") from None
     params: dict[str, Any] = {}
-    for key, value in request.query_params.multi_items():
-        if key in params:
-            raise PressroomError(f"The parameter {key!r} is given twice.")
-        params[key] = value
+    _add_once(params, request.query_params.multi_items())
     if request.method == "POST":
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise PressroomError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise PressroomError("The body is not valid UTF-8; send the JSON object as UTF-8.") from None
-        try:
-            data = json.loads(text) if text.strip() else {}
-        except json.JSONDecodeError:
-            raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.') from None
-        if not isinstance(data, dict):
-            raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.')
-        for key, value in data.items():
-            if key in params:
-                raise PressroomError(f"The parameter {key!r} is given twice.")
-            params[key] = value
+        _add_once(params, (await _json_body(request)).items())
     unknown = sorted(set(params) - set(API_PARAMETERS))
     if unknown:
         raise PressroomError(f"Unknown parameter {unknown[0]!r}; known parameters: {', '.join(API_PARAMETERS)}.")
     if "q" not in params:
         raise PressroomError("The question is missing: add ?q=… (e.g. /api/ask?q=Yangtze+River+Delta&k=3).")
     return params
+
+
+def _add_once(params: dict[str, Any], items: Iterable[tuple[str, Any]]) -> None:
+    """Add ``items`` to ``params``; a name given twice (in the query, the body, or both) is a mistake."""
+    for key, value in items:
+        if key in params:
+            raise PressroomError(f"The parameter {key!r} is given twice; give it once.")
+        params[key] = value
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The JSON object a POST carries (an empty body carries none)."""
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise PressroomError(f"The request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}.")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PressroomError("The body is not valid UTF-8; send the JSON object as UTF-8.") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        raise PressroomError('The body must be a JSON object like {"q": "…", "k": 5}.')
+    return data
 
 
 def _refuse_other_methods(app: FastAPI, path: str, allowed: tuple[str, ...], hint: str) -> None:

@@ -82,6 +82,15 @@ class Catalog:
         return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers),
                    tuple(c.title for c in retriever.index.store.conferences()), tuple(retriever.example_questions()))
 
+    def to_wire(self) -> bytes:
+        """The body of a worker's CATALOG message."""
+        return json.dumps(asdict(self)).encode()
+
+    @classmethod
+    def from_wire(cls, data: bytes) -> Catalog:
+        """The Catalog that ``to_wire`` encoded (JSON lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(data).items()})
+
 
 # --- the wire form of a Reply: every field, so the chat formats exactly what an in-process Retriever gives ---
 
@@ -96,10 +105,10 @@ def reply_from_wire(data: bytes) -> Reply:
     where = d["where"]
     return Reply(d["question"], Query(**d["query"]),
                  AnswerFilter(where["speaker"], where["conference"], _day(where["since"]), _day(where["until"])),
-                 [Hit(_answer(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
+                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
 
 
-def _answer(d: dict[str, Any]) -> Answer:
+def _answer_from_wire(d: dict[str, Any]) -> Answer:
     return Answer(**{**d, "kind": Kind(d["kind"]), "paragraphs": tuple(Paragraph(**p) for p in d["paragraphs"]),
                      "held": _day(d["held"]), "published": _day(d["published"]),
                      "also": tuple(date.fromisoformat(day) for day in d["also"])})
@@ -122,6 +131,11 @@ def _day(value: str | None) -> date | None:
 
 def _frame(kind: bytes, body: bytes) -> bytes:
     return HEADER.pack(kind, len(body)) + body
+
+
+def _error_frame(kind: bytes, message: str) -> bytes:
+    """A MISTAKE or FAILURE message; the server reads its "error" (see WorkerPool._ask)."""
+    return _frame(kind, json.dumps({"error": message}).encode())
 
 
 def _read(sock: socket.socket) -> tuple[bytes, bytes] | None:
@@ -149,8 +163,8 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 # --- the worker's side ------------------------------------------------------------------------------------
 
-def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
-    """The message that answers one question message."""
+def handle(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
+    """The message that answers one question message (AS_JSON or AS_REPLY), or says why it cannot."""
     try:
         request = json.loads(body)
         where = request["where"]
@@ -159,10 +173,10 @@ def answer(retriever: Retriever, kind: bytes, body: bytes) -> bytes:
                               request["earlier"])
         return _frame(AS_REPLY, reply_to_wire(reply)) if kind == AS_REPLY else _frame(AS_JSON, api_json(reply))
     except PressroomError as exc:
-        return _frame(MISTAKE, json.dumps({"error": str(exc)}).encode())
+        return _error_frame(MISTAKE, str(exc))
     except Exception as exc:  # a bug: say so to the server (a 500) and keep serving the other questions
         traceback.print_exc(file=sys.stderr)
-        return _frame(FAILURE, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        return _error_frame(FAILURE, f"{type(exc).__name__}: {exc}")
 
 
 def serve_questions(sock: socket.socket, settings: Settings) -> int:
@@ -171,17 +185,18 @@ def serve_questions(sock: socket.socket, settings: Settings) -> int:
         try:
             retriever = Retriever.open(settings)
         except PressroomError as exc:
-            sock.sendall(_frame(MISTAKE, json.dumps({"error": str(exc)}).encode()))
+            sock.sendall(_error_frame(MISTAKE, str(exc)))
             return 1
-        sock.sendall(_frame(CATALOG, json.dumps(asdict(Catalog.of(retriever))).encode()))
+        sock.sendall(_frame(CATALOG, Catalog.of(retriever).to_wire()))
         while (message := _read(sock)) is not None:
-            sock.sendall(answer(retriever, *message))
+            sock.sendall(handle(retriever, *message))
     except OSError:  # the server went away
         pass
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """A worker's entry point (`python -m assistant.workers`, started by WorkerPool); returns its exit status."""
     parser = argparse.ArgumentParser(prog="python -m assistant.workers", description=__doc__.splitlines()[0])
     parser.add_argument("--fd", type=int, required=True, help="the worker's end of the socket pair")
     parser.add_argument("--index", type=Path, required=True)
@@ -340,8 +355,8 @@ class WorkerPool:
             message = _read(worker.sock)
         except TimeoutError:
             worker.process.kill()
-            raise Unavailable(f"Answering process {worker.slot} did not open the index within {timeout:.0f} s.") \
-                from None
+            raise Unavailable(f"Answering process {worker.slot} did not open the index within {timeout:.0f} s; the "
+                              "machine may be too busy: start again, or with fewer --workers.") from None
         except OSError as exc:
             message = None
             why = str(exc)
@@ -354,8 +369,7 @@ class WorkerPool:
         if kind != CATALOG:
             worker.process.wait()
             raise PressroomError(json.loads(body)["error"])
-        data = json.loads(body)
-        self.catalog = self.catalog or Catalog(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        self.catalog = self.catalog or Catalog.from_wire(body)
         worker.sock.setblocking(False)
         worker.state = "idle"
         return worker
@@ -428,7 +442,7 @@ class WorkerPool:
     async def _use(self, worker: _Worker, message: bytes) -> tuple[bytes, bytes]:
         try:
             async with asyncio.timeout(ANSWER_SECONDS):
-                answer = await worker.exchange(message)
+                reply = await worker.exchange(message)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             why = f"gave no answer within {ANSWER_SECONDS:.0f} s" if isinstance(exc, TimeoutError) else \
                 f"stopped while answering ({exc or type(exc).__name__})"
@@ -436,7 +450,7 @@ class WorkerPool:
             raise Unavailable(f"The answering process {why}; retry in a moment.") from None
         worker.state = "idle"
         self._idle.put_nowait(worker)
-        return answer
+        return reply
 
     # replacing
 

@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 
 from .encoder import Encoder
-from .errors import IndexProblem, PressroomError
+from .errors import IndexProblem
 from .keywords import KeywordIndex
 from .records import text_hash
 from .store import Store
@@ -63,6 +63,7 @@ class Manifest:
 
     @classmethod
     def read(cls, path: Path) -> Manifest:
+        """The manifest at ``path``; one that is unreadable, malformed or of another format stops with what to run."""
         try:
             data = json.loads(path.read_text("utf-8"))
             optional = {"backend", "vectors", "questions"}
@@ -208,6 +209,7 @@ class Index:
         return self.vectors.search(queries, n, params=params)
 
     def close(self) -> None:
+        """Close the store (the mapped vectors go with the object)."""
         self.store.close()
 
 
@@ -329,6 +331,16 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _seal(stage: Path, manifest: Manifest) -> None:
+    """Write the manifest and flush the staged generation to disk: once CURRENT names it, a crash cannot leave it
+    half written."""
+    (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
+    for name in (STORE, VECTORS, MANIFEST):
+        _fsync_file(stage / name)
+    _fsync_dir(stage / KEYWORDS)
+    _fsync_dir(stage)
+
+
 ENCODE_CHUNK = 256  # texts per encoder call when a progress bar is shown
 
 
@@ -374,6 +386,8 @@ class IndexWriter:
         self.encoder = encoder
         self.rebuild = rebuild
         self.question_keys = question_keys  # False: answers alone, as the benchmark's answers-only protocol needs
+        # Recorded in the manifest; encoders that do not say (test and benchmark wrappers) record "".
+        self.backend: str = getattr(encoder, "backend", "")
         self._lock: int | None = None
         self.stage: Path | None = None
         self.store: Store
@@ -387,7 +401,8 @@ class IndexWriter:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}).") from exc
+            raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}); make it writable or "
+                               "choose another with --index.") from exc
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -414,12 +429,11 @@ class IndexWriter:
                     f"The index at {self.root} was built with {manifest.model!r}; adding text encoded by "
                     f"{self.encoder.name!r} would mix models. Run `pressroom ingest --rebuild` instead."
                 )
-            backend = getattr(self.encoder, "backend", "")
-            if manifest.backend != backend:
+            if manifest.backend != self.backend:
                 # Same vector space, so searching across backends is fine; one index is still built by one.
                 torch = " or add `--model all-MiniLM-L6-v2-torch`" if manifest.backend == "torch" else ""
                 raise IndexProblem(
-                    f"The index at {self.root} was encoded by {manifest.backend!r}, this encoder is {backend!r}; "
+                    f"The index at {self.root} was encoded by {manifest.backend!r}, this encoder is {self.backend!r}; "
                     f"adding to it would mix the two. Run `pressroom ingest --rebuild`{torch}."
                 )
             src = sqlite3.connect(f"file:{current / STORE}?mode=ro", uri=True)
@@ -464,32 +478,28 @@ class IndexWriter:
             if todo:
                 store.put_vectors(list(todo), encode_with_progress(self.encoder, list(todo.values()), progress))
             keywords.result()
-        store.db.execute("BEGIN")
-        store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
-        store.prune_vectors()
-        store.db.execute("COMMIT")
+        with store.transaction():
+            store.set_keys([(key.turn_id, key.paragraph, h, key.asked) for h, key in zip(hashes, keys, strict=True)])
+            store.prune_vectors()
         index = build_vectors(store.key_vectors(self.encoder.dim), self.encoder.dim)
         faiss.write_index(index, str(stage / VECTORS))
         questions = sum(key.is_question for key in keys)
         conferences = store.count("conferences")
-        sources = sorted({row[0] for row in store.db.execute("SELECT source FROM sources")})
+        sources = store.sources()
         store.close()
         manifest = Manifest(
             format=FORMAT_VERSION, model=self.encoder.name, dim=self.encoder.dim, count=index.ntotal,
             conferences=conferences, created=datetime.now(UTC).isoformat(timespec="seconds"),
-            backend=getattr(self.encoder, "backend", ""), vectors=vectors_kind(index.ntotal), questions=questions,
+            backend=self.backend, vectors=vectors_kind(index.ntotal), questions=questions,
         )
-        (stage / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n", "utf-8")
-        for name in (STORE, VECTORS, MANIFEST):
-            _fsync_file(stage / name)
-        _fsync_dir(stage / KEYWORDS)
-        _fsync_dir(stage)
+        _seal(stage, manifest)
         self._publish(stage, sources)
         self.stage = None
         return CommitStats(passages=index.ntotal - questions, questions=questions, encoded=len(todo),
                            conferences=conferences)
 
     def _publish(self, stage: Path, sources: list[str]) -> None:
+        """Rename the sealed stage to the next generation, point CURRENT at it, then drop the previous one."""
         try:
             previous = _generation(self.root)
         except IndexProblem:
@@ -516,4 +526,4 @@ class IndexWriter:
             self._lock = None
 
 
-__all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "PressroomError", "exists"]
+__all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "exists"]

@@ -14,7 +14,7 @@ from .encoder import Encoder, load_encoder
 from .errors import PressroomError, TranscriptError
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
 from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
-from .index import Index, IndexWriter, writing
+from .index import CURRENT, Index, IndexWriter, writing
 from .qa import read_qa
 from .records import Conference, text_hash
 from .store import Store
@@ -60,6 +60,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
+        """Whether every source was read (the exit status of `pressroom ingest`)."""
         return not self.rejected
 
     @property
@@ -105,7 +106,7 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 def _ignored(path: Path, top: Path) -> bool:
     """Hidden folders and index folders inside a data folder are not sources."""
     for parent in path.relative_to(top).parents:
-        if parent.name.startswith(".") or (top / parent / "CURRENT").exists():
+        if parent.name.startswith(".") or (top / parent / CURRENT).exists():
             return True
     return path.name.startswith(".")
 
@@ -159,14 +160,18 @@ class _Address:
 
 
 def _units(inputs: Sequence[Path | str],
-           fetcher: Callable[[], Fetcher]) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
-    """What to read, in order: files, saved pages grouped by conference, then URLs; and what cannot be used."""
+           fetcher: Fetcher | None) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
+    """What to read, in order: files, saved pages grouped by conference, then URLs (fetched with ``fetcher``,
+    given whenever there are any); and what cannot be used."""
     paths = [Path(p) for p in inputs if not is_url(p)]
     files, problems = discover(paths)
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
     units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]
-    units += [_Address(str(url), fetcher()) for url in dict.fromkeys(p for p in inputs if is_url(p))]
+    urls = dict.fromkeys(str(p) for p in inputs if is_url(p))
+    if urls:
+        assert fetcher is not None, "ingest() makes a fetcher whenever it is given URLs"
+        units += [_Address(url, fetcher) for url in urls]
     return units, problems
 
 
@@ -177,7 +182,6 @@ def ingest(
     *,
     rebuild: bool = False,
     progress: bool = False,
-    on_file: Callable[[str], None] | None = None,
     fetcher: Fetcher | None = None,
 ) -> IngestReport:
     """Add or update the transcripts under ``paths`` (files, folders or http(s) addresses) in the index at ``root``.
@@ -188,27 +192,20 @@ def ingest(
     brings the other numbered pages of its conference along.
     """
     report = IngestReport()
-    shared: list[Fetcher] = [fetcher] if fetcher else []
-
-    def get_fetcher() -> Fetcher:
-        if not shared:
-            shared.append(Fetcher())
-        return shared[0]
-
-    units, report.rejected = _units(paths, get_fetcher)
+    # A fetcher made here (only when there are URLs to fetch) is closed here; one given is the caller's.
+    own_fetcher = Fetcher() if fetcher is None and any(is_url(p) for p in paths) else None
+    units, report.rejected = _units(paths, fetcher or own_fetcher)
     replaced = _live_titles(root) if rebuild else {}  # a rebuild keeps only what ``paths`` bring
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
             report.passages_before = store.count_passages()
-            old_keys = {} if rebuild else _keys(store)
+            old_keys = {} if rebuild else store.passage_hashes()
             changed = False
             for unit in units:
                 if unit.name in done:
                     continue
-                if on_file:
-                    on_file(unit.name)
                 try:
                     sources = unit.load()
                     report.files += len(sources)
@@ -224,21 +221,10 @@ def ingest(
                     report.rejected.append((unit.name, str(exc)))
                     continue
                 report.rejected.extend((unit.name, why) for why in skipped)
-                previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
-                for conference in conferences:
-                    before = _stored_form(store, conference.id)
-                    store.put(conference, sources)
-                    previous.discard(conference.id)
-                    if not before:
-                        report.added.append(conference.title)
-                    elif before != _stored_form(store, conference.id):
-                        report.updated.append(conference.title)
-                for gone in previous:  # conferences no longer in a changed source
-                    report.removed.append(_title(store, gone))
-                    store.delete(gone)
+                _replace(store, conferences, sources, report)
                 changed = True
             if changed or rebuild:
-                kept = {row[0] for row in store.db.execute("SELECT id FROM conferences")}
+                kept = store.conference_ids()
                 report.removed += [title for cid, title in replaced.items() if cid not in kept]
                 _count_passages(report, old_keys, store)
                 stats = writer.commit(progress=progress)
@@ -248,8 +234,8 @@ def ingest(
                 report.passages = report.passages_before
                 report.questions = store.count("keys") - report.passages_before
     finally:
-        if shared and fetcher is None:
-            shared[0].close()
+        if own_fetcher is not None:
+            own_fetcher.close()
     return report
 
 
@@ -267,34 +253,27 @@ def _live_titles(root: Path) -> dict[str, str]:
         live.close()
 
 
-def _stored_form(store: Store, conference_id: str) -> list[tuple]:
-    """Everything stored about a conference's content, to tell an update from a re-read of the same text."""
-    head = store.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
-                            (conference_id,)).fetchall()
-    if not head:
-        return []
-    rows = store.db.execute(
-        'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", p.page '
-        "FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? ORDER BY t.seq, p.seq",
-        (conference_id,),
-    ).fetchall()
-    pages = store.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
-                             (conference_id,)).fetchall()
-    return [*head, *pages, *rows]
-
-
-def _title(store: Store, conference_id: str) -> str:
-    row = store.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
-    return row[0] if row else conference_id
-
-
-def _keys(store: Store) -> dict[tuple[str, int], str]:
-    """The live passages (paragraph keys): (turn id, paragraph) -> text hash."""
-    return {(tid, seq): h for tid, seq, h in store.db.execute(
-        "SELECT turn_id, paragraph, hash FROM keys WHERE asked IS NULL")}
+def _replace(store: Store, conferences: list[Conference], sources: list[tuple[str, str]],
+             report: IngestReport) -> None:
+    """Put the conferences read from ``sources`` in place of those they held before, and note in ``report``
+    which were added, updated (content differs, not only re-read) or removed (no longer in the sources)."""
+    previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
+    for conference in conferences:
+        before = store.content(conference.id)
+        store.put(conference, sources)
+        previous.discard(conference.id)
+        if not before:
+            report.added.append(conference.title)
+        elif before != store.content(conference.id):
+            report.updated.append(conference.title)
+    for gone in previous:
+        title = store.title(gone)
+        report.removed.append(gone if title is None else title)
+        store.delete(gone)
 
 
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:
+    """Passages added, removed and updated, comparing the staged keys with ``old`` (the live index's)."""
     new = {(key.turn_id, key.paragraph): text_hash(key.text) for key in store.key_texts(questions=False)}
     report.passages_added = len(new.keys() - old.keys())
     report.passages_removed = len(old.keys() - new.keys())
@@ -345,4 +324,4 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
     return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages
 
 
-__all__ = ["IngestReport", "PressroomError", "discover", "ingest", "remove"]
+__all__ = ["IngestReport", "discover", "ingest", "remove"]

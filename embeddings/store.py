@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -74,6 +75,7 @@ class Key(NamedTuple):
 
     @property
     def is_question(self) -> bool:
+        """A journalist's question routing to its answer (not a paragraph of the answer)."""
         return self.asked is not None
 
 
@@ -98,10 +100,12 @@ class Answer:
 
     @property
     def text(self) -> str:
+        """The whole answer, verbatim: its paragraphs separated by blank lines."""
         return "\n\n".join(p.text for p in self.paragraphs)
 
     @property
     def date(self) -> date | None:
+        """The day it was said: the conference's, else the day its transcript was published."""
         return self.held or self.published
 
 
@@ -115,6 +119,11 @@ class ConferenceInfo:
     sources: int
     answers: int
     passages: int
+
+    def to_json(self) -> dict[str, str | int | None]:
+        """The line as `pressroom list --json` prints it."""
+        return {"id": self.id, "title": self.title, "date": _iso(self.date), "answers": self.answers,
+                "passages": self.passages}
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class AnswerFilter:
         return any(v is not None for v in (self.speaker, self.conference, self.since, self.until))
 
     def to_json(self) -> dict[str, str | None]:
+        """The ``filters`` object of the JSON replies (dates as YYYY-MM-DD)."""
         return {"speaker": self.speaker, "conference": self.conference,
                 "from": _iso(self.since), "to": _iso(self.until)}
 
@@ -158,6 +168,7 @@ class KeyTable:
 
     @classmethod
     def load(cls, db: sqlite3.Connection) -> KeyTable:
+        """Read the keys table of ``db`` in one pass."""
         number: dict[str, int] = {}
         paragraphs = array("i")
 
@@ -188,22 +199,53 @@ class Store:
             self.db.execute("PRAGMA journal_mode=MEMORY")
             self.db.execute("PRAGMA synchronous=OFF")
             self.db.executescript(SCHEMA)
-            self.merges_repeats = True
         else:
             # immutable: the generation never changes after it is published, so skip locking.
             self.db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
-        # Indexes written before repeated answers were merged have no answer_texts table.
-        self.merges_repeats = bool(self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'answer_texts'").fetchone())
 
     def close(self) -> None:
+        """Close the database (an open Index holds it until then)."""
         self.db.close()
 
     # --- writing -------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction around many writes (a writable store otherwise commits each statement on its own)."""
+        self.db.execute("BEGIN")
+        yield
+        self.db.execute("COMMIT")
+
     def source_hash(self, source: str) -> str | None:
+        """The sha256 recorded when ``source`` was last read, or None if it never was."""
         row = self.db.execute("SELECT sha256 FROM sources WHERE source = ?", (source,)).fetchone()
         return row[0] if row else None
+
+    def conference_ids(self) -> set[str]:
+        """Ids of every conference in the store."""
+        return {r[0] for r in self.db.execute("SELECT id FROM conferences")}
+
+    def title(self, conference_id: str) -> str | None:
+        """The title of a conference, or None if there is none with that id."""
+        row = self.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
+        return row[0] if row else None
+
+    def content(self, conference_id: str) -> list[tuple]:
+        """Everything stored about a conference's content (empty if there is none), to tell an update from a
+        re-read of the same text: its header, pages, turns and paragraphs, in order."""
+        head = self.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
+                               (conference_id,)).fetchall()
+        if not head:
+            return []
+        rows = self.db.execute(
+            'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", '
+            "p.page FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? "
+            "ORDER BY t.seq, p.seq",
+            (conference_id,),
+        ).fetchall()
+        pages = self.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
+                                (conference_id,)).fetchall()
+        return [*head, *pages, *rows]
 
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""
@@ -238,6 +280,10 @@ class Store:
                        [(name, sha, cid) for name, sha in sources])
 
     def delete(self, conference_id: str) -> bool:
+        """Remove a conference and everything read from it; False if there was none with that id.
+
+        Its keys stay until the writer's commit rebuilds the key table from what is left.
+        """
         db = self.db
         existed = db.execute("DELETE FROM conferences WHERE id = ?", (conference_id,)).rowcount > 0
         for table in ("paragraphs", "answer_texts"):
@@ -280,6 +326,15 @@ class Store:
                 keys.append(Key(answer, QUESTION_KEY, text, asked))
         return keys
 
+    def passage_hashes(self) -> dict[tuple[str, int], str]:
+        """The live passages (paragraph keys): (turn id, paragraph) -> text hash."""
+        return {(tid, seq): h for tid, seq, h in self.db.execute(
+            "SELECT turn_id, paragraph, hash FROM keys WHERE asked IS NULL")}
+
+    def sources(self) -> list[str]:
+        """Every source recorded (paths and URLs), sorted."""
+        return sorted({r[0] for r in self.db.execute("SELECT source FROM sources")})
+
     def set_keys(self, keys: Sequence[tuple[str, int, str, str | None]]) -> None:
         """Replace the key table with (turn id, paragraph, text hash, asked): row ``i`` is vector ``i``."""
         self.db.execute("DELETE FROM keys")
@@ -295,6 +350,7 @@ class Store:
                 for tid, seq, text, asked in rows.fetchall()]
 
     def cached_hashes(self, hashes: Iterable[str]) -> set[str]:
+        """Which of ``hashes`` already have a vector in the cache (those texts need no encoding)."""
         found: set[str] = set()
         hashes = list(hashes)
         for i in range(0, len(hashes), 500):
@@ -304,6 +360,7 @@ class Store:
         return found
 
     def put_vectors(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        """Cache ``vectors`` (row i is the vector of the text with hash ``hashes[i]``)."""
         self.db.executemany(
             "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
             [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors, strict=True)],
@@ -316,11 +373,13 @@ class Store:
         return out.reshape(-1, dim)
 
     def prune_vectors(self) -> None:
+        """Drop cached vectors no key uses any more, so the cache does not grow with every edit."""
         self.db.execute("DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM keys)")
 
     # --- reading -------------------------------------------------------------------------------
 
     def count(self, table: str) -> int:
+        """Rows in ``table`` (one of the store's own tables)."""
         assert table in ("conferences", "turns", "paragraphs", "keys", "vectors", "sources")
         return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -385,8 +444,6 @@ class Store:
 
     def _also(self, turn_ids: Sequence[str]) -> dict[str, tuple[date, ...]]:
         """For each answer, the other days (oldest first) on which the same words were said."""
-        if not self.merges_repeats:
-            return {}
         rows = self.db.execute(
             f"""SELECT a.turn_id, coalesce(c.held, c.published) FROM answer_texts a
                 JOIN answer_texts o ON o.hash = a.hash AND o.turn_id != a.turn_id
@@ -444,6 +501,7 @@ class Store:
         return [r[0] for r in rows]
 
     def conferences(self) -> list[ConferenceInfo]:
+        """Every conference with its counts, by date (undated first), then title, as `pressroom list` shows them."""
         rows = self.db.execute(
             """SELECT c.id, c.title, coalesce(c.held, c.published),
                       (SELECT count(*) FROM sources s WHERE s.conference_id = c.id),
@@ -471,6 +529,7 @@ def answer_hash(speaker: str, text: str) -> str:
 
 
 def turn_id(conference_id: str, seq: int) -> str:
+    """The id of turn ``seq`` of a conference: stable, since conference ids are."""
     return f"{conference_id}:{seq}"
 
 

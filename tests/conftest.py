@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -73,13 +74,36 @@ def fake_encoder() -> FakeEncoder:
     return FakeEncoder()
 
 
+def copy_sources(folder: Path, *more: Path) -> Path:
+    """``folder`` (made if need be) holding private copies of the seed transcript, its sidecar and ``more``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), *more):
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     """A private copy of the shipped seed (with its sidecar) and the full-conference fixture."""
-    folder = tmp_path / "corpus"
+    return copy_sources(tmp_path / "corpus", DATA / "scio_full_conference.txt")
+
+
+REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
+
+
+def repeated_qa(folder: Path) -> Path:
+    """Lin Jian says the same words on three days (once with other spacing); Mao Ning says them once."""
+    def row(day: str, who: str, outlet: str, answer: str) -> dict[str, str]:
+        return {"date": day, "spokesperson": who, "asked_by": outlet, "link": f"https://example.org/qa/{day}/{who}",
+                "question": f"Question from {outlet} about Taiwan?", "answer": answer}
+
+    rows = [row("2025-03-03", "Lin Jian", "CCTV", REPEATED),
+            row("2025-03-05", "Lin Jian", "AFP", REPEATED),
+            row("2025-01-10", "Lin Jian", "Kyodo", REPEATED.replace("purely China's", "purely  China's")),
+            row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
+            row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
     folder.mkdir()
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt"):
-        shutil.copy(path, folder / path.name)
+    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     return folder
 
 
@@ -96,11 +120,7 @@ def real_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path:
     from embeddings.ingest import ingest
 
     folder = tmp_path_factory.mktemp("real")
-    sources = folder / "sources"
-    sources.mkdir()
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt",
-                 DATA / "no_blank_lines.txt"):
-        shutil.copy(path, sources / path.name)
+    sources = copy_sources(folder / "sources", DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt")
     report = ingest([sources], folder / "index", real_encoder)
     assert report.ok and report.passages > 0
     return folder / "index"
@@ -161,10 +181,7 @@ def served_index(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Path
     from embeddings.ingest import ingest
 
     folder = tmp_path_factory.mktemp("served")
-    sources = folder / "sources"
-    sources.mkdir()
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "scio_full_conference.txt", HOSTILE):
-        shutil.copy(path, sources / path.name)
+    sources = copy_sources(folder / "sources", DATA / "scio_full_conference.txt", HOSTILE)
     report = ingest([sources], folder / "index", real_encoder)
     assert report.ok and len(report.added) == 3
     return folder / "index"

@@ -19,16 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA, PARAPHRASE, ROOT, SEED, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, ROOT, SEED, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("matrix")
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json")):
-        shutil.copy(path, folder / path.name)
+    folder = copy_sources(tmp_path_factory.mktemp("matrix"))
     result = run_cli("ingest", str(folder), "--index", str(folder / "index"))
     assert result.returncode == 0, result.stderr
     return folder / "index"

@@ -17,7 +17,7 @@ from embeddings.keywords import KeywordIndex
 from embeddings.records import Kind
 from embeddings.store import QUESTION_KEY
 
-from .conftest import DATA, FakeEncoder, tree_digest
+from .conftest import DATA, FakeEncoder, repeated_qa, tree_digest
 
 
 def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -50,28 +50,6 @@ def test_key_table_equals_the_keys_in_sqlite(corpus: Path, tmp_path: Path, fake_
     for tid, pos, para in db.execute("SELECT turn_id, pos, paragraph FROM keys WHERE asked IS NULL ORDER BY pos"):
         expected.setdefault(tid, []).append((pos, para))
     assert store.paragraph_keys(turns) == expected and store.paragraph_keys([]) == {}
-
-
-def test_unchanged_sources_are_skipped_and_edits_reencode_one_paragraph(
-    corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder
-) -> None:
-    root = tmp_path / "ix"
-    first = ingest([corpus], root, fake_encoder)
-    encoded = len(fake_encoder.texts)
-    assert encoded == first.encoded > 0
-    digest = tree_digest(root)
-
-    again = ingest([corpus], root, fake_encoder)
-    assert again.unchanged == 2 and not again.committed
-    assert len(fake_encoder.texts) == encoded  # nothing re-encoded
-    assert tree_digest(root) == digest  # nothing rewritten
-
-    transcript = corpus / "scio_full_conference.txt"
-    transcript.write_text(transcript.read_text("utf-8").replace("record high", "new record high"), "utf-8")
-    edited = ingest([corpus], root, fake_encoder)
-    assert edited.updated == ["SCIO press conference on promoting high-quality development of foreign trade"]
-    assert edited.encoded == 1 and len(fake_encoder.texts) == encoded + 1
-    assert edited.passages == first.passages  # replaced, not duplicated
 
 
 def test_model_mismatch_stops_with_what_to_run(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -178,8 +156,6 @@ def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> 
 
 def test_question_keys_route_to_their_answers(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     from assistant.retrieval import Retriever
-
-    from .test_ingest import repeated_qa
 
     root = tmp_path / "ix"
     report = ingest([repeated_qa(tmp_path / "in")], root, fake_encoder)

@@ -24,7 +24,7 @@ from embeddings.records import stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, ROOT, SEED, FakeEncoder, run_cli, tree_digest
+from .conftest import DATA, ROOT, SEED, FakeEncoder, copy_sources, repeated_qa, run_cli, tree_digest
 
 HTML = DATA / "html"
 TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
@@ -247,8 +247,7 @@ QUESTIONS = 10  # question keys: one per answer that replied to a question (one 
 def corpus_with_everything(folder: Path) -> Path:
     """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
     shutil.copytree(HTML / "conference", folder / "pages")
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json"), DATA / "no_blank_lines.txt"):
-        shutil.copy(path, folder / path.name)
+    copy_sources(folder, DATA / "no_blank_lines.txt")
     (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
     return folder
 
@@ -268,22 +267,29 @@ def test_reingesting_the_same_sources_changes_nothing(tmp_path: Path, fake_encod
     assert tree_digest(root) == digest
 
 
-@pytest.mark.parametrize("source", ["page", "qa"])
+# An edit in each kind of source: (file in corpus_with_everything, old words, new words, the rest of the paragraph).
+EDITS = {
+    "text": (SEED.name, "explore new cooperation models", "explore new models",
+             " with neighboring regions. Thank you."),
+    "page": ("pages/content_900001_3.htm", "hold regular roundtables", "hold roundtables",
+             " with foreign chambers of commerce to solve their problems promptly."),
+    "qa": ("qa.jsonl", "concrete action", "concrete and steady action", "."),
+}
+
+
+@pytest.mark.parametrize("source", list(EDITS))
 def test_editing_one_paragraph_reencodes_one_paragraph(tmp_path: Path, fake_encoder: FakeEncoder,
                                                        source: str) -> None:
     folder = corpus_with_everything(tmp_path / "in")
     root = tmp_path / "ix"
     first = ingest([folder], root, fake_encoder)
-    if source == "page":
-        path, old, new = folder / "pages" / "content_900001_3.htm", "hold regular roundtables", "hold roundtables"
-    else:
-        path, old, new = folder / "qa.jsonl", "concrete action", "concrete and steady action"
+    name, old, new, rest = EDITS[source]
+    path = folder / name
     path.write_text(path.read_text("utf-8").replace(old, new), "utf-8")
     before = len(fake_encoder.texts)
     edited = ingest([folder], root, fake_encoder)
     assert edited.encoded == 1 and len(fake_encoder.texts) == before + 1
-    assert fake_encoder.texts[-1].endswith(new + (" with foreign chambers of commerce to solve their problems "
-                                                  "promptly." if source == "page" else "."))
+    assert fake_encoder.texts[-1].endswith(new + rest)
     assert edited.passages == first.passages and len(edited.updated) == 1 and edited.unchanged == 3
     assert (edited.passages_added, edited.passages_updated, edited.passages_removed) == (0, 1, 0)
     assert edited.passages_kept == first.passages - 1
@@ -444,25 +450,6 @@ def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
 
 
 # --- repeated answers --------------------------------------------------------------------------------
-
-REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
-
-
-def repeated_qa(folder: Path) -> Path:
-    """Lin Jian says the same words on three days (once with other spacing); Mao Ning says them once."""
-    def row(day: str, who: str, outlet: str, answer: str) -> dict[str, str]:
-        return {"date": day, "spokesperson": who, "asked_by": outlet, "link": f"https://example.org/qa/{day}/{who}",
-                "question": f"Question from {outlet} about Taiwan?", "answer": answer}
-
-    rows = [row("2025-03-03", "Lin Jian", "CCTV", REPEATED),
-            row("2025-03-05", "Lin Jian", "AFP", REPEATED),
-            row("2025-01-10", "Lin Jian", "Kyodo", REPEATED.replace("purely China's", "purely  China's")),
-            row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
-            row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
-    folder.mkdir()
-    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    return folder
-
 
 def test_repeated_answers_are_one_passage_with_the_other_dates(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     from assistant.cli import _format_hit

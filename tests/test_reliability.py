@@ -19,7 +19,7 @@ import pytest
 
 from embeddings.index import CURRENT, MANIFEST, STORE, VECTORS, Index
 
-from .conftest import DATA, PARAPHRASE, ROOT, SEED, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, ROOT, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 KILLS = 20
@@ -40,11 +40,7 @@ def conference_count(root: Path) -> int:
 
 
 def _seed_only(folder: Path) -> Path:
-    seeds = folder / "seed"
-    seeds.mkdir()
-    for path in (SEED, SEED.with_name(SEED.name + ".meta.json")):
-        shutil.copy(path, seeds)
-    return seeds
+    return copy_sources(folder / "seed")
 
 
 def _many_conferences(folder: Path, copies: int) -> Path:
@@ -135,13 +131,24 @@ def test_read_only_folder_answers_and_refuses_writes_clearly(tmp_path: Path) -> 
         assert ask_top(root) == before  # reading a read-only index works
 
 
-@pytest.mark.parametrize("damage", ["vectors", "store", "manifest", "current"])
-def test_damaged_index_is_named_and_doctor_rebuilds_it(tmp_path: Path, damage: str) -> None:
-    root = tmp_path / "index"
-    assert run_cli("ingest", str(_seed_only(tmp_path)), str(DATA / "scio_full_conference.txt"),
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """An index of two conferences that `pressroom doctor` finds healthy, and its top answer; built once, each
+    damage is done to a copy."""
+    folder = tmp_path_factory.mktemp("healthy")
+    root = folder / "index"
+    assert run_cli("ingest", str(_seed_only(folder)), str(DATA / "scio_full_conference.txt"),
                    "--index", str(root)).returncode == 0
-    before = ask_top(root)
     assert "is healthy" in run_cli("doctor", "--index", str(root)).stdout
+    return root, ask_top(root)
+
+
+@pytest.mark.parametrize("damage", ["vectors", "store", "manifest", "current"])
+def test_damaged_index_is_named_and_doctor_rebuilds_it(healthy: tuple[Path, dict], tmp_path: Path,
+                                                       damage: str) -> None:
+    root = tmp_path / "index"
+    shutil.copytree(healthy[0], root)
+    before = healthy[1]
     gen = root / (root / CURRENT).read_text().strip()
     target = {"vectors": gen / VECTORS, "store": gen / STORE, "manifest": gen / MANIFEST, "current": root / CURRENT}
     target[damage].write_bytes(b"\x00garbage" * 10)
