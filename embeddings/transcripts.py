@@ -18,7 +18,7 @@ TRANSCRIPT_SUFFIXES = (".txt", ".md")
 # --- line shapes -------------------------------------------------------------------------------
 
 _STRIP = " \t\r\n\f\v\u00a0\u3000\u200b\ufeff"
-_SPEAKER_LINE = re.compile(r"^(?P<name>[^:：]{1,80}?)\s*[:：]$")
+_SPEAKER_LINE = re.compile(r"^(?P<name>[^:：]{1,160}?)\s*[:：]$")
 # Lower-case words allowed inside a speaker's or outlet's name ("Voice of America", "The Paper").
 _NAME_PARTICLES = {"of", "the", "and", "for", "on", "in", "de", "la", "du", "da", "van", "von", "&", "-"}
 _NAV_LINE = re.compile(r"^[<>‹›«»\s\d…．.|]*$")
@@ -44,6 +44,22 @@ _META_KEYS = {
     "location": "venue",
 }
 _HONORIFIC = r"(?:Mr|Ms|Mrs|Miss|Madam|Dr|Prof|Professor)\.?"
+# Words of an official's title: "Gu Jun, vice mayor of Shanghai:" is a speaker line, "First, as planned:" is not.
+_TITLE_WORDS = re.compile(
+    r"\b(minister|ministry|mayor|governor|director|head|spokes(?:person|man|woman)|chair(?:person|man|woman)?|"
+    r"president|commissioner|secretary|deputy|vice|chief|ambassador|administrator|official|officer|moderator|"
+    r"host|general|member|leader|dean|professor|researcher|expert|party|bureau|department|office|administration|"
+    r"commission|council|committee|government|municipal|provincial)\b",
+    re.I,
+)
+# A role written before a name in a speaker label ("Chairperson Xi Yanchun:", "Vice Mayor Gu Jun:").
+_ROLE_PREFIX = re.compile(
+    r"^(?P<role>(?:(?:executive |first )?(?:vice|deputy) )?(?:chair(?:person|man|woman)?|moderator|host|"
+    r"spokes(?:person|man|woman)|mayor|minister|governor|director(?:[- ]general)?|commissioner|president|"
+    r"ambassador))\s+(?=[A-Z])",
+    re.I,
+)
+_CHAIR_ROLE = re.compile(r"chair|moderator|host", re.I)
 _SPEAKER_ENTRY = re.compile(rf"^(?:{_HONORIFIC}\s+)?(?P<name>[^,，;；]{{2,60}}?)\s*[,，]\s*(?P<title>.+?)[;；.]?$")
 
 # --- what a turn says ----------------------------------------------------------------------------
@@ -310,6 +326,15 @@ def speaker_name(line: str) -> str | None:
     if not m:
         return None
     name = " ".join(m.group("name").split())
+    head, comma, title = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
+    if comma:  # "Gu Jun, vice mayor of Shanghai:": a person's name (two to four words), then a title
+        bare = re.sub(rf"^{_HONORIFIC}\s+", "", head)
+        if (re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", bare) and _TITLE_WORDS.search(title)
+                and not re.search(r"[.?!;\"“”。？！]", title)):
+            return name
+        return None
+    if len(name) > 80:
+        return None
     if re.search(r"[.?!;,\"“”。？！，]", re.sub(rf"^{_HONORIFIC}\s+|\b[A-Z]\.", "", name)):
         return None
     if re.fullmatch(r"[\u3400-\u9fff·]{1,12}", name):
@@ -509,19 +534,22 @@ def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, 
                 raw.append(turn)
     raw = [t for t in raw if t.paragraphs]
     where = pages[0][1].source if pages else "input"
+    declared = {**{k: v for h in headers for k, v in h.speakers.items()}, **meta.speakers}
+    declared_chair = [*meta.chair, *(c for h in headers for c in h.chair)]
+    raw, hinted, hinted_chair = _one_name_per_person(raw, [*declared, *declared_chair])
     if not raw:
         raise TranscriptError(
             f"{where} has no speaker lines (a name alone on a line ending in ':', such as 'Gu Jun:'); "
             "it does not look like a press-conference transcript."
         )
     first = next((h for h in headers if h.title), _Header())
-    speakers = {**{k: v for h in headers for k, v in h.speakers.items()}, **meta.speakers}
-    chair = [*meta.chair, *(c for h in headers for c in h.chair)]
+    speakers = declared
+    chair = [*declared_chair, *hinted_chair]
     published = meta.published or next((h.published for h in headers if h.published), None)
     held = meta.held or next((h.held for h in headers if h.held), None)
     if held is None and published is not None:
         held = next((d for d in (_held_date(h.summary or "", published) for h in headers) if d), None)
-    turns = _assemble(raw, speakers, chair, meta.journalists)
+    turns = _assemble(raw, {**hinted, **speakers}, chair, meta.journalists)
     return Conference(
         title=meta.title or first.title or Path(where).stem,
         pages=tuple(page for _, page in pages),
@@ -532,6 +560,66 @@ def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, 
         summary=first.summary,
         speakers=speakers,
     )
+
+
+# --- who is speaking -----------------------------------------------------------------------------
+
+
+def _label_name(label: str) -> tuple[str, str | None]:
+    """The person's name in a speaker label, and the role or title written around it (or None).
+
+    ``Mr. Gu Jun``, ``Vice Mayor Gu Jun``, ``Gu Jun (Vice Mayor)`` and ``Gu Jun, vice mayor of Shanghai`` all
+    name Gu Jun. A bare role (``Chairperson``) or an acronym in brackets (``China Media Group (CMG)``) stays.
+    """
+    name, title = " ".join(label.split()), None
+    head, comma, rest = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
+    if comma:
+        name, title = head, rest
+    m = re.fullmatch(r"(?P<name>.+?)\s*[(（](?P<inner>[^()（）]+)[)）]", name)
+    if m and not re.fullmatch(r"[A-Z0-9&\-]{2,8}", m.group("inner")):
+        name, title = m.group("name"), title or m.group("inner")
+    name = re.sub(rf"^{_HONORIFIC}\s+", "", name)
+    m = _ROLE_PREFIX.match(name)
+    if m:
+        name, title = name[m.end():], title or m.group("role")
+    return name, title
+
+
+def _name_key(name: str) -> tuple[str, ...]:
+    """Names compare by their words, in any order and case: "GU JUN", "Jun Gu" and "Gu Jun" are one person."""
+    return tuple(sorted(name.replace("-", " ").casefold().split()))
+
+
+def _one_name_per_person(raw: Sequence[_RawTurn], declared: Sequence[str]
+                         ) -> tuple[list[_RawTurn], dict[str, str], list[str]]:
+    """Give each person one name across the turns, and merge the turns that then follow on from the same person.
+
+    A label's name is spelled as declared ("Speakers:", "Chairperson:", metadata), else as the first bare label
+    with the same words. Returns the turns, titles written in labels (name -> title) and names labelled as chairs.
+    """
+    spelling: dict[tuple[str, ...], str] = {}
+    for name in declared:
+        spelling.setdefault(_name_key(re.sub(rf"^{_HONORIFIC}\s+", "", name)), name)
+    labels = list(dict.fromkeys(t.speaker for t in raw if t.speaker))
+    parts = {label: _label_name(label) for label in labels}
+    for label in sorted(labels, key=lambda label: parts[label][0] != label):  # bare labels spell first
+        spelling.setdefault(_name_key(parts[label][0]), parts[label][0])
+    titles: dict[str, str] = {}
+    chair: list[str] = []
+    turns: list[_RawTurn] = []
+    for turn in raw:
+        assert turn.speaker is not None
+        name, title = parts[turn.speaker]
+        name = spelling[_name_key(name)]
+        if title and _CHAIR_ROLE.search(title) and len(title.split()) <= 2:
+            chair.append(name)
+        elif title:
+            titles.setdefault(name, title)
+        if turns and turns[-1].speaker == name:
+            turns[-1].paragraphs.extend(turn.paragraphs)
+        else:
+            turns.append(_RawTurn(name, list(turn.paragraphs)))
+    return turns, titles, chair
 
 
 # --- roles and kinds -----------------------------------------------------------------------------

@@ -215,3 +215,61 @@ def test_sidecar_speakers_as_list_one_name_or_titles(tmp_path: Path, speakers: o
     (tmp_path / "t.txt.meta.json").write_text(json.dumps({"speakers": speakers}), "utf-8")
     conf = read_transcript(path)
     assert [(t.speaker, t.title) for t in conf.turns] == [("Li Hua", None), ("Gu Jun", title)]
+
+
+NAME_VARIANTS = """Speakers:
+Mr. Gu Jun, vice mayor of Shanghai
+Mr. Li Ming, vice minister of commerce
+
+Bloomberg:
+What is the timetable for the new stock connect programme?
+
+Mr. Gu Jun:
+The programme will start in the second half of the year.
+
+Li Ming, vice minister of commerce:
+Commerce will publish the list of eligible funds in July.
+
+CNBC:
+How much foreign capital entered the bond market last year?
+
+Vice Mayor Gu Jun:
+About 200 billion yuan, an increase of 30 percent.
+
+GU JUN:
+Most of it came through the bond connect.
+
+Jun Gu (Vice Mayor):
+We expect more this year.
+
+Chairperson Xi Yanchun:
+Next question, please.
+"""
+
+
+def test_one_person_under_several_labels_is_one_speaker() -> None:
+    # "Li Ming, vice minister of commerce:" was not a speaker line: Li Ming's words were read as Gu Jun's. And
+    # "Mr. Gu Jun", "Vice Mayor Gu Jun", "GU JUN" and "Jun Gu (Vice Mayor)" were four speakers with no title.
+    conf = parse_text(NAME_VARIANTS)
+    assert [(t.speaker, t.kind, t.title, t.replies_to) for t in conf.turns] == [
+        ("Bloomberg", Kind.QUESTION, None, None),
+        ("Gu Jun", Kind.ANSWER, "vice mayor of Shanghai", 0),
+        ("Li Ming", Kind.ANSWER, "vice minister of commerce", 0),
+        ("CNBC", Kind.QUESTION, None, None),
+        ("Gu Jun", Kind.ANSWER, "vice mayor of Shanghai", 3),
+        ("Xi Yanchun", Kind.REMARKS, None, None),
+    ]
+    assert conf.turns[4].text == ("About 200 billion yuan, an increase of 30 percent.\n\n"
+                                  "Most of it came through the bond connect.\n\nWe expect more this year.")
+    assert conf.turns[5].role is Role.MODERATOR  # "Chairperson" before the name says so
+
+
+@pytest.mark.parametrize(("line", "name"), [
+    ("Li Ming, vice minister of commerce:", "Li Ming, vice minister of commerce"),
+    ("Mr. Gu Jun, vice mayor of Shanghai:", "Mr. Gu Jun, vice mayor of Shanghai"),
+    ("First, as the vice mayor said:", None),
+    ("Second, industrial innovation:", None),
+    ("In 2024, the ministry set three goals:", None),
+])
+def test_name_and_title_speaker_lines(line: str, name: str | None) -> None:
+    assert speaker_name(line) == name
