@@ -22,7 +22,12 @@ _SPEAKER_LINE = re.compile(r"^(?P<name>[^:：]{1,160}?)\s*[:：]$")
 # Lower-case words allowed inside a speaker's or outlet's name ("Voice of America", "The Paper").
 _NAME_PARTICLES = {"of", "the", "and", "for", "on", "in", "de", "la", "du", "da", "van", "von", "&", "-"}
 _NAV_LINE = re.compile(r"^[<>‹›«»\s\d…．.|]*$")
-_CAPTION = re.compile(r"^(\[[^\]]*\]|\((photo|image|video|file photo)[^)]*\)|(photo|image|video)s?)$", re.I)
+# Captions, and notes by the interpreter or editor in brackets: not what anyone said.
+_CAPTION = re.compile(
+    r"^(\[[^\]]*\]|\((photo|image|video|file photo|interpreter|translator|translation|editor)[^)]*\)|"
+    r"(photo|image|video)s?)$",
+    re.I,
+)
 _TRAILER = re.compile(
     r"^(more from\b|related (news|stories|articles|reading)\b|editors?\s*[:：]|responsible editor|"
     r"copyright\b|©|share( to| this)?\s*[:：]?$|print$|close$|back to top$)",
@@ -60,6 +65,9 @@ _ROLE_PREFIX = re.compile(
     re.I,
 )
 _CHAIR_ROLE = re.compile(r"chair|moderator|host", re.I)
+# Labels that name no one: the journalist who asked last asks again; an interpreter speaks for no official.
+_FOLLOW_UP = re.compile(r"(?:a )?follow[- ]?up(?: question)?|(?:another|one more|a further|further) question", re.I)
+_INTERPRETER = re.compile(r"(?:the )?(?:interpreter|translator)(?:'s note)?|(?:interpreter|translator) note", re.I)
 _SPEAKER_ENTRY = re.compile(rf"^(?:{_HONORIFIC}\s+)?(?P<name>[^,，;；]{{2,60}}?)\s*[,，]\s*(?P<title>.+?)[;；.]?$")
 
 # --- what a turn says ----------------------------------------------------------------------------
@@ -326,6 +334,8 @@ def speaker_name(line: str) -> str | None:
     if not m:
         return None
     name = " ".join(m.group("name").split())
+    if _FOLLOW_UP.fullmatch(name) or _INTERPRETER.fullmatch(name):
+        return name
     head, comma, title = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
     if comma:  # "Gu Jun, vice mayor of Shanghai:": a person's name (two to four words), then a title
         bare = re.sub(rf"^{_HONORIFIC}\s+", "", head)
@@ -662,7 +672,11 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
     addressed = {m.group("name") for t in raw if is_handoff(_text(t)) for m in _ADDRESSED.finditer(_text(t))}
     for name in names:
         joined = [_text(t) for t in texts[name]]
-        if _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
+        if _INTERPRETER.fullmatch(name):
+            roles[name] = Role.INTERPRETER
+        elif _FOLLOW_UP.fullmatch(name):
+            roles[name] = Role.JOURNALIST
+        elif _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
             roles[name] = Role.MODERATOR
         elif _find(speakers, name) or any(_same_person(name, a) for a in addressed):
             roles[name] = Role.OFFICIAL
@@ -690,9 +704,15 @@ def _assemble(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence
         assert turn.speaker is not None
         role, text = roles[turn.speaker], _text(turn)
         base = Turn(speaker=turn.speaker, role=role, kind=Kind.REMARKS, paragraphs=tuple(turn.paragraphs))
-        if role is Role.JOURNALIST:
+        if role is Role.JOURNALIST and _FOLLOW_UP.fullmatch(turn.speaker) and question is not None:
+            asker = turns[question]  # "Follow-up:" is the last journalist asking again, not someone new
+            question = len(turns)
+            turns.append(replace(base, speaker=asker.speaker, kind=Kind.QUESTION, outlet=asker.outlet))
+        elif role is Role.JOURNALIST:
             question = len(turns)
             turns.append(replace(base, kind=Kind.QUESTION, outlet=_outlet(turn.speaker)))
+        elif role is Role.INTERPRETER:
+            turns.append(base)
         elif is_handoff(text):
             turns.append(replace(base, kind=Kind.HANDOFF, replies_to=question))
         elif role is Role.MODERATOR or _is_remarks(text):

@@ -273,3 +273,42 @@ def test_one_person_under_several_labels_is_one_speaker() -> None:
 ])
 def test_name_and_title_speaker_lines(line: str, name: str | None) -> None:
     assert speaker_name(line) == name
+
+
+FOLLOW_UP = """Reuters:
+Will foreign companies be allowed to take part in the data exchanges?
+
+Zhang Hong:
+Yes. Foreign-invested enterprises registered in China may trade on the data exchanges.
+
+{label}:
+So overseas companies without a Chinese entity cannot trade directly.
+
+Zhang Hong:
+That is correct for now. We are studying rules on cross-border data trading.
+
+Interpreter's note:
+The figure Ms. Zhang gave earlier is 230, not 23.
+
+Zhang Hong:
+The exchanges traded 110 billion yuan of data products last year.
+(Interpreter's note: the speaker means billion, not million.)
+We expect the volume to double.
+"""
+
+
+@pytest.mark.parametrize("label", ["Follow-up", "Follow-up question", "Followup"])
+def test_follow_up_is_the_same_journalist_and_an_interpreter_is_no_official(label: str) -> None:
+    # "Follow-up:" was an official (its words returned as an answer by "Follow-up"), or with "question" in it not a
+    # speaker line at all (the journalist's words merged into Zhang Hong's answer); "Interpreter's note:" the same.
+    conf = parse_text(FOLLOW_UP.format(label=label))
+    assert [(t.speaker, t.role, t.kind, t.outlet, t.replies_to) for t in conf.turns] == [
+        ("Reuters", Role.JOURNALIST, Kind.QUESTION, "Reuters", None),
+        ("Zhang Hong", Role.OFFICIAL, Kind.ANSWER, None, 0),
+        ("Reuters", Role.JOURNALIST, Kind.QUESTION, "Reuters", None),
+        ("Zhang Hong", Role.OFFICIAL, Kind.ANSWER, None, 2),
+        ("Interpreter's note", Role.INTERPRETER, Kind.REMARKS, None, None),
+        ("Zhang Hong", Role.OFFICIAL, Kind.ANSWER, None, 2),
+    ]
+    assert conf.turns[5].text == "The exchanges traded 110 billion yuan of data products last year.\n\n" \
+                                 "We expect the volume to double."
