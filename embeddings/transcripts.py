@@ -67,6 +67,9 @@ _ROLE_PREFIX = re.compile(
 _CHAIR_ROLE = re.compile(r"chair|moderator|host", re.I)
 # Labels that name no one: the journalist who asked last asks again; an interpreter speaks for no official.
 _FOLLOW_UP = re.compile(r"(?:a )?follow[- ]?up(?: question)?|(?:another|one more|a further|further) question", re.I)
+# "Q:" / "A:" transcripts: the outlet opens the question ("Q: Jiefang Daily: …"), the hand-off names who answers.
+_ASKER = re.compile(r"q|question|questioner|reporter|journalist", re.I)
+_ANSWERER = re.compile(r"a|answer", re.I)
 _INTERPRETER = re.compile(r"(?:the )?(?:interpreter|translator)(?:'s note)?|(?:interpreter|translator) note", re.I)
 _SPEAKER_ENTRY = re.compile(rf"^(?:{_HONORIFIC}\s+)?(?P<name>[^,，;；]{{2,60}}?)\s*[,，]\s*(?P<title>.+?)[;；.]?$")
 
@@ -674,7 +677,7 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
         joined = [_text(t) for t in texts[name]]
         if _INTERPRETER.fullmatch(name):
             roles[name] = Role.INTERPRETER
-        elif _FOLLOW_UP.fullmatch(name):
+        elif _FOLLOW_UP.fullmatch(name) or _ASKER.fullmatch(name):
             roles[name] = Role.JOURNALIST
         elif _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
             roles[name] = Role.MODERATOR
@@ -710,7 +713,8 @@ def _assemble(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence
             turns.append(replace(base, speaker=asker.speaker, kind=Kind.QUESTION, outlet=asker.outlet))
         elif role is Role.JOURNALIST:
             question = len(turns)
-            turns.append(replace(base, kind=Kind.QUESTION, outlet=_outlet(turn.speaker)))
+            outlet = _outlet_in(text) if _ASKER.fullmatch(turn.speaker) else _outlet(turn.speaker)
+            turns.append(replace(base, kind=Kind.QUESTION, outlet=outlet))
         elif role is Role.INTERPRETER:
             turns.append(base)
         elif is_handoff(text):
@@ -718,10 +722,31 @@ def _assemble(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence
         elif role is Role.MODERATOR or _is_remarks(text):
             turns.append(base)
         else:
-            title = next((t for n, t in speakers.items() if n.casefold() == turn.speaker.casefold()), None)
+            speaker = turn.speaker
+            if _ANSWERER.fullmatch(speaker) and question is not None:
+                speaker = _handed_to(turns, question, speakers) or speaker
+            title = next((t for n, t in speakers.items() if n.casefold() == speaker.casefold()), None)
             kind = Kind.ANSWER if question is not None or turn.paragraphs[0].page > 1 else Kind.STATEMENT
-            turns.append(replace(base, kind=kind, replies_to=question, title=title or None))
+            turns.append(replace(base, speaker=speaker, kind=kind, replies_to=question, title=title or None))
     return turns
+
+
+def _handed_to(turns: Sequence[Turn], question: int, speakers: dict[str, str]) -> str | None:
+    """The one official the hand-offs of ``question`` name ("This question goes to Mr. Wu Xiaohua."), if one."""
+    named = {m.group("name") for t in turns[question:] if t.kind is Kind.HANDOFF and t.replies_to == question
+             for m in _ADDRESSED.finditer(t.text)}
+    if len(named) != 1:
+        return None  # none, or a question split between officials: which "A:" is whose is not said
+    name = named.pop()
+    declared = next((n for n in speakers if _same_person(n, name)), None)
+    return declared or (name if len(name.split()) > 1 else None)
+
+
+def _outlet_in(question: str) -> str | None:
+    """The outlet a journalist names before the question ("Jiefang Daily: How many …"), if any."""
+    m = re.match(r"([^:：?？\n]{2,60})[:：]\s*\S", question)
+    name = m.group(1).strip() if m else ""
+    return name if name and speaker_name(name + ":") == name and _MEDIA.search(name) else None
 
 
 def _outlet(speaker: str) -> str:

@@ -312,3 +312,46 @@ def test_follow_up_is_the_same_journalist_and_an_interpreter_is_no_official(labe
     ]
     assert conf.turns[5].text == "The exchanges traded 110 billion yuan of data products last year.\n\n" \
                                  "We expect the volume to double."
+
+
+QA_LABELS = """Speakers:
+Mr. Wu Xiaohua, deputy director of the Lingang administration
+
+Q:
+Jiefang Daily: How many new enterprises registered in Lingang last year?
+
+Host:
+This question goes to Mr. Wu.
+
+A:
+More than 12,000 new enterprises registered in the Lingang Special Area last year.
+
+Q:
+The Paper: What support is there for young talent?
+
+Host:
+I invite Ms. Chen Jie to answer.
+
+A:
+Young graduates can apply for a housing subsidy of up to 5,000 yuan a month.
+
+Q:
+And for foreign graduates?
+
+A:
+The same subsidy applies to them.
+"""
+
+
+def test_q_and_a_labels_take_the_outlet_and_the_official_from_the_text() -> None:
+    # "Q:" was the outlet and "A:" the speaker of every answer. The outlet opens the question; the hand-off names
+    # who answers; with no hand-off nobody is named, and "A" stays rather than a guess.
+    conf = parse_text(QA_LABELS)
+    assert [(t.speaker, t.kind, t.outlet, t.title) for t in conf.turns if t.kind is not Kind.HANDOFF] == [
+        ("Q", Kind.QUESTION, "Jiefang Daily", None),
+        ("Wu Xiaohua", Kind.ANSWER, None, "deputy director of the Lingang administration"),
+        ("Q", Kind.QUESTION, "The Paper", None),
+        ("Chen Jie", Kind.ANSWER, None, None),
+        ("Q", Kind.QUESTION, None, None),
+        ("A", Kind.ANSWER, None, None),
+    ]
