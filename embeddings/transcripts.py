@@ -117,6 +117,12 @@ _MEDIA = re.compile(
     r"al jazeera|ria novosti|associated press|global times|china\.org\.cn|people's daily)\b",
     re.I,
 )
+# A journalist's label that names the outlet: "Reporter from China Daily", "CCTV reporter", "Journalist (Reuters)".
+_JOURNALIST_LABEL = re.compile(
+    r"(?:(?i:a|the) )?(?i:reporter|journalist|correspondent)s? (?i:from|with|of|at) (?P<after>[A-Z].*)|"
+    r"(?!(?i:our|your|their|the|a|this|that) )(?P<before>[A-Z].*?) (?i:reporter|journalist|correspondent)|"
+    r"(?i:reporter|journalist|correspondent) ?[(（](?P<inside>[A-Z][^()（）]*)[)）]"
+)
 _ADDRESSED = re.compile(
     rf"\b(?:{_HONORIFIC}|Minister|Governor|Mayor|Director|Commissioner|Chairman|Chairwoman|Spokesperson)\s+"
     r"(?P<name>[A-Z][\w'\-]+(?: [A-Z][\w'\-]+)?)"
@@ -339,13 +345,18 @@ def speaker_name(line: str) -> str | None:
     name = " ".join(m.group("name").split())
     if _FOLLOW_UP.fullmatch(name) or _INTERPRETER.fullmatch(name):
         return name
+    m = _JOURNALIST_LABEL.fullmatch(name)
+    if m:
+        outlet = m.group("after") or m.group("before") or m.group("inside")
+        return name if speaker_name(outlet + ":") == outlet else None
     head, comma, title = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
-    if comma:  # "Gu Jun, vice mayor of Shanghai:": a person's name (two to four words), then a title
+    if comma:  # "Gu Jun, vice mayor of Shanghai:" or "Li Hua, China Daily:": a person's name, then a title or outlet
         bare = re.sub(rf"^{_HONORIFIC}\s+", "", head)
-        if (re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", bare) and _TITLE_WORDS.search(title)
-                and not re.search(r"[.?!;\"“”。？！]", title)):
+        if not re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", bare):
+            return None
+        if _TITLE_WORDS.search(title) and not re.search(r"[.?!;\"“”。？！]", title):
             return name
-        return None
+        return name if _MEDIA.search(title) and speaker_name(title + ":") == title else None
     if len(name) > 80:
         return None
     if re.search(r"[.?!;,\"“”。？！，]", re.sub(rf"^{_HONORIFIC}\s+|\b[A-Z]\.", "", name)):
@@ -585,6 +596,8 @@ def _label_name(label: str) -> tuple[str, str | None]:
     name Gu Jun. A bare role (``Chairperson``) or an acronym in brackets (``China Media Group (CMG)``) stays.
     """
     name, title = " ".join(label.split()), None
+    if _is_outlet(name):
+        return name, None  # a journalist: the whole label names the outlet (see _outlet)
     head, comma, rest = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
     if comma:
         name, title = head, rest
@@ -626,7 +639,7 @@ def _one_name_per_person(raw: Sequence[_RawTurn], declared: Sequence[str]
         name = spelling[_name_key(name)]
         if title and _CHAIR_ROLE.search(title) and len(title.split()) <= 2:
             chair.append(name)
-        elif title:
+        elif title and _TITLE_WORDS.search(title):  # not "(follow-up)"
             titles.setdefault(name, title)
         if turns and turns[-1].speaker == name:
             turns[-1].paragraphs.extend(turn.paragraphs)
@@ -749,7 +762,21 @@ def _outlet_in(question: str) -> str | None:
     return name if name and speaker_name(name + ":") == name and _MEDIA.search(name) else None
 
 
+def _is_outlet(label: str) -> bool:
+    """A journalist's label that names an outlet after a name or a word ("Li Hua, China Daily", "Journalist
+    (Reuters)"), not an official's title ("Gu Jun, vice mayor") or a follow-up ("Phoenix TV (follow-up)")."""
+    if _JOURNALIST_LABEL.fullmatch(label):
+        return True
+    m = re.fullmatch(r"[^,，(（]+(?:[,，]\s*(?P<tail>.+)|\s*[(（](?P<inner>[^()（）]+)[)）])", label)
+    rest = m and (m.group("tail") or m.group("inner"))
+    return bool(rest) and bool(_MEDIA.search(rest)) and not _TITLE_WORDS.search(rest)
+
+
 def _outlet(speaker: str) -> str:
-    m = re.fullmatch(r"(?:(?:a |the )?(?:reporter|journalist|correspondent) (?:from|with|of) )?(.+?)"
-                     r"(?: (?:reporter|journalist|correspondent))?", speaker, re.I)
-    return m.group(1) if m else speaker
+    """The outlet a journalist's label names: "China Daily", "Reporter from China Daily", "Li Hua, China Daily"."""
+    m = _JOURNALIST_LABEL.fullmatch(speaker)
+    if m:
+        return m.group("after") or m.group("before") or m.group("inside")
+    if _is_outlet(speaker):
+        return re.split(r"\s*[,，(（]\s*", speaker, maxsplit=1)[1].rstrip(")）")
+    return speaker

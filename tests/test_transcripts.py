@@ -355,3 +355,35 @@ def test_q_and_a_labels_take_the_outlet_and_the_official_from_the_text() -> None
         ("Q", Kind.QUESTION, None, None),
         ("A", Kind.ANSWER, None, None),
     ]
+
+
+JOURNALIST_LABELS = """Gu Jun:
+Shanghai will open two new container terminals at Yangshan this year.
+
+{label}:
+When will the terminals at Yangshan be fully automated?
+
+Gu Jun:
+Both terminals will be fully automated by the end of 2025.
+"""
+
+
+@pytest.mark.parametrize(("label", "outlet"), [
+    ("Reporter from China Daily", "China Daily"),
+    ("China Daily reporter", "China Daily"),
+    ("A journalist with Xinhua News Agency", "Xinhua News Agency"),
+    ("Li Hua, China Daily", "China Daily"),
+    ("Journalist (Reuters)", "Reuters"),
+    ("Phoenix TV (follow-up)", "Phoenix TV"),
+    ("China Media Group (CMG)", "China Media Group (CMG)"),
+])
+def test_journalist_labels_that_name_the_outlet(label: str, outlet: str) -> None:
+    # "Reporter from China Daily:" and "Li Hua, China Daily:" were not speaker lines: the question was returned
+    # inside Gu Jun's answer, and his reply joined his statement instead of answering it.
+    conf = parse_text(JOURNALIST_LABELS.format(label=label))
+    assert [(t.role, t.kind, t.outlet, t.replies_to) for t in conf.turns] == [
+        (Role.OFFICIAL, Kind.STATEMENT, None, None),
+        (Role.JOURNALIST, Kind.QUESTION, outlet, None),
+        (Role.OFFICIAL, Kind.ANSWER, None, 1),
+    ]
+    assert conf.turns[2].text == "Both terminals will be fully automated by the end of 2025."
