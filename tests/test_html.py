@@ -160,7 +160,7 @@ def test_pages_without_a_transcript_get_one_sentence(tmp_path: Path, markup: str
 def test_speaker_names_in_odd_bold_markup() -> None:
     # A name bolded by a style, split over two <strong>s, or with the colon after the bold was not a speaker line:
     # the chair's hand-off and Gu Jun's answer were read as part of Bloomberg's question and never returned.
-    path = HTML / "odd" / "content_900777.htm"
+    path = DATA / "html_odd" / "content_900777.htm"
     conference = read_html([path])
     assert [(t.speaker, t.kind, t.replies_to) for t in conference.turns] == [
         ("Xing Huina", Kind.REMARKS, None),
