@@ -67,7 +67,7 @@ _ROLE_PREFIX = re.compile(
 _CHAIR_ROLE = re.compile(r"chair|moderator|host", re.I)
 # Labels that name no one: the journalist who asked last asks again; an interpreter speaks for no official.
 _FOLLOW_UP = re.compile(r"(?:a )?follow[- ]?up(?: question)?|(?:another|one more|a further|further) question", re.I)
-# "Q:" / "A:" transcripts: the outlet opens the question ("Q: Jiefang Daily: …"), the hand-off names who answers.
+# "Q:" / "A:" transcripts: the hand-off names who answers ("Q:" followed by "Jiefang Daily: …" is that outlet).
 _ASKER = re.compile(r"q|question|questioner|reporter|journalist", re.I)
 _ANSWERER = re.compile(r"a|answer", re.I)
 _INTERPRETER = re.compile(r"(?:the )?(?:interpreter|translator)(?:'s note)?|(?:interpreter|translator) note", re.I)
@@ -472,13 +472,51 @@ def _header_entry(header: _Header, key: str, value: str) -> None:
         header.held = header.held or _parse_date(value)
 
 
+_INLINE = re.compile(r"^(?P<label>[^:：]{1,80}?)\s*[:：][ \t\u00a0\u3000]+(?P<said>\S.*)$")
+
+
+def _split_inline(lines: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Lines with the speaker's name in front ("Mao Ning: Thank you…") as a speaker line and the words after it.
+
+    A name in front is taken only when it cannot be prose: it opens two or more lines, names an outlet, stands
+    alone as a speaker line elsewhere, or is named in a hand-off. Without this the line joined the turn before:
+    a journalist's question read as the previous official's answer.
+    """
+    found: dict[int, tuple[str, re.Match[str]]] = {}
+    for i, (_, _, line) in enumerate(lines):
+        m = _INLINE.match(line)
+        name = speaker_name(m.group("label") + ":") if m else None
+        if m and name and not _meta_key(name) and not _TRAILER.match(line):
+            found[i] = (name, m)
+    if not found:
+        return lines
+    alone = {name.casefold() for _, _, line in lines if (name := speaker_name(line))}
+    addressed = {m.group("name") for _, _, line in lines if is_handoff(line) for m in _ADDRESSED.finditer(line)}
+    opens = [name.casefold() for name, _ in found.values()]
+
+    def is_speaker(name: str) -> bool:
+        return (opens.count(name.casefold()) > 1 or name.casefold() in alone or bool(_MEDIA.search(name))
+                or _is_outlet(name) or bool(re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
+                or any(_same_person(_label_name(name)[0], a) for a in addressed))
+
+    out: list[tuple[int, int, str]] = []
+    for i, (start, end, line) in enumerate(lines):
+        name, m = found.get(i, ("", None))
+        if m is None or not is_speaker(name):
+            out.append((start, end, line))
+            continue
+        out.append((start + m.start("label"), start + m.end("label"), m.group("label") + ":"))
+        out.append((start + m.start("said"), end, m.group("said")))
+    return out
+
+
 def _split_page(text: str, page: int, skip: int, body: int | None = None) -> tuple[_Header, list[_RawTurn]]:
     """Split one page into its header and raw turns (speaker + verbatim paragraphs).
 
     ``body`` (known for HTML pages) is where the article starts: text there before the first speaker line
     continues the previous page's last turn, unless it is a "Speakers:"/"Date:" block of the header.
     """
-    lines = list(_lines(text, skip))
+    lines = _split_inline(list(_lines(text, skip)))
     body_at = len(lines)
     for i, (_, _, line) in enumerate(lines):
         name = speaker_name(line)
@@ -726,7 +764,7 @@ def _assemble(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence
             turns.append(replace(base, speaker=asker.speaker, kind=Kind.QUESTION, outlet=asker.outlet))
         elif role is Role.JOURNALIST:
             question = len(turns)
-            outlet = _outlet_in(text) if _ASKER.fullmatch(turn.speaker) else _outlet(turn.speaker)
+            outlet = None if _ASKER.fullmatch(turn.speaker) else _outlet(turn.speaker)  # "Q:" names no outlet
             turns.append(replace(base, kind=Kind.QUESTION, outlet=outlet))
         elif role is Role.INTERPRETER:
             turns.append(base)
@@ -753,13 +791,6 @@ def _handed_to(turns: Sequence[Turn], question: int, speakers: dict[str, str]) -
     name = named.pop()
     declared = next((n for n in speakers if _same_person(n, name)), None)
     return declared or (name if len(name.split()) > 1 else None)
-
-
-def _outlet_in(question: str) -> str | None:
-    """The outlet a journalist names before the question ("Jiefang Daily: How many …"), if any."""
-    m = re.match(r"([^:：?？\n]{2,60})[:：]\s*\S", question)
-    name = m.group(1).strip() if m else ""
-    return name if name and speaker_name(name + ":") == name and _MEDIA.search(name) else None
 
 
 def _is_outlet(label: str) -> bool:

@@ -348,9 +348,9 @@ def test_q_and_a_labels_take_the_outlet_and_the_official_from_the_text() -> None
     # who answers; with no hand-off nobody is named, and "A" stays rather than a guess.
     conf = parse_text(QA_LABELS)
     assert [(t.speaker, t.kind, t.outlet, t.title) for t in conf.turns if t.kind is not Kind.HANDOFF] == [
-        ("Q", Kind.QUESTION, "Jiefang Daily", None),
+        ("Jiefang Daily", Kind.QUESTION, "Jiefang Daily", None),
         ("Wu Xiaohua", Kind.ANSWER, None, "deputy director of the Lingang administration"),
-        ("Q", Kind.QUESTION, "The Paper", None),
+        ("The Paper", Kind.QUESTION, "The Paper", None),
         ("Chen Jie", Kind.ANSWER, None, None),
         ("Q", Kind.QUESTION, None, None),
         ("A", Kind.ANSWER, None, None),
@@ -387,3 +387,48 @@ def test_journalist_labels_that_name_the_outlet(label: str, outlet: str) -> None
         (Role.OFFICIAL, Kind.ANSWER, None, 1),
     ]
     assert conf.turns[2].text == "Both terminals will be fully automated by the end of 2025."
+
+
+INLINE = """Regular press conference of the Ministry of Foreign Affairs
+
+Mao Ning: Good afternoon. The floor is open.
+
+AFP: Will China send a delegation to the climate talks?
+
+Mao Ning: China will send a delegation led by the special envoy for climate change.
+
+Bloomberg:
+What is China's position on the new tariffs?
+
+Mao Ning:
+We oppose unilateral tariffs.
+
+Beijing Youth Daily: A follow-up: when will the list of measures be published?
+
+Mao Ning: The list will be published in due course. Note: the envoy's name was given above.
+"""
+
+
+def test_names_in_front_of_the_words_are_speaker_lines() -> None:
+    # "AFP: Will China …" on one line was read into the turn before it: a journalist's question returned as the
+    # spokesperson's answer; a transcript with every name in front had "no speaker lines".
+    text = INLINE
+    conf = parse_text(text)
+    assert [(t.speaker, t.kind, t.outlet, t.replies_to) for t in conf.turns] == [
+        ("Mao Ning", Kind.REMARKS, None, None),
+        ("AFP", Kind.QUESTION, "AFP", None),
+        ("Mao Ning", Kind.ANSWER, None, 1),
+        ("Bloomberg", Kind.QUESTION, "Bloomberg", None),
+        ("Mao Ning", Kind.ANSWER, None, 3),
+        ("Beijing Youth Daily", Kind.QUESTION, "Beijing Youth Daily", None),
+        ("Mao Ning", Kind.ANSWER, None, 5),
+    ]
+    assert conf.turns[2].text == "China will send a delegation led by the special envoy for climate change."
+    assert conf.turns[6].text == "The list will be published in due course. Note: the envoy's name was given above."
+    assert all(text[p.start : p.end] == p.text for t in conf.turns for p in t.paragraphs)
+
+
+def test_a_colon_in_prose_is_no_speaker() -> None:
+    conf = parse_text("CCTV:\nWhat are the goals?\nGu Jun:\nThree goals, as follows.\n"
+                      "Second: the ports. We will build two terminals.\nFinally: the rules will change.\n")
+    assert [(t.speaker, len(t.paragraphs)) for t in conf.turns] == [("CCTV", 1), ("Gu Jun", 3)]
