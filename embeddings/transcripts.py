@@ -490,12 +490,17 @@ def _split_inline(lines: list[tuple[int, int, str]]) -> list[tuple[int, int, str
             found[i] = (name, m)
     if not found:
         return lines
-    alone = {name.casefold() for _, _, line in lines if (name := speaker_name(line))}
+    # People named alone on a speaker line ("Chairperson Xi Yanchun:") or in a "Speakers:" entry ("Ms. Xi Yanchun,
+    # spokesperson of the SCIO").
+    alone = {_name_key(_label_name(name)[0]) for _, _, line in lines if (name := speaker_name(line))}
+    alone |= {_name_key(name) for _, _, line in lines if _SPEAKER_ENTRY.match(line)
+              and re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", name := _split_entry(line)[0])}
     addressed = {m.group("name") for _, _, line in lines if is_handoff(line) for m in _ADDRESSED.finditer(line)}
     opens = [name.casefold() for name, _ in found.values()]
 
     def is_speaker(name: str) -> bool:
-        return (opens.count(name.casefold()) > 1 or name.casefold() in alone or bool(_MEDIA.search(name))
+        return (opens.count(name.casefold()) > 1 or _name_key(_label_name(name)[0]) in alone
+                or bool(_MEDIA.search(name))
                 or _is_outlet(name) or bool(re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
                 or any(_same_person(_label_name(name)[0], a) for a in addressed))
 

@@ -28,8 +28,8 @@ def parsed_form(conference: Conference) -> dict:
     return json.loads(json.dumps(data, default=str))
 
 
-@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt",
+                                  DATA / "user_transcript.txt"], ids=lambda p: p.stem)
 def test_parsed_form_matches_golden(path: Path) -> None:
     golden = GOLDEN / f"{path.stem}.json"
     got = parsed_form(read_transcript(path))
@@ -54,8 +54,8 @@ def test_seed_roles_handoff_and_link() -> None:
     assert conf.pages[0].number == 7
 
 
-@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt"],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", [SEED, DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt",
+                                  DATA / "user_transcript.txt"], ids=lambda p: p.stem)
 def test_every_paragraph_is_verbatim_at_its_offsets(path: Path) -> None:
     text = path.read_text("utf-8")
     conf = read_transcript(path)
