@@ -1,0 +1,78 @@
+"""Attribution of a transcript a user adds, as a journalist checks it: with the real model and real FAISS, each answer
+is verbatim and credited to the official who said it, in reply to the right outlet's question; questions,
+hand-offs and an interpreter's note are never returned."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from assistant.retrieval import Retriever
+from embeddings.index import Index
+from embeddings.ingest import ingest
+
+from .conftest import DATA
+
+pytestmark = pytest.mark.slow
+
+USER = DATA / "user_transcript.txt"  # labels users write: "Chairperson Xi Yanchun:", "Li Hua, China Daily:", …
+CONFERENCE = "SCIO press conference on the development of the digital economy"
+
+
+@pytest.fixture(scope="module")
+def user_retriever(tmp_path_factory: pytest.TempPathFactory, real_encoder) -> Retriever:
+    folder = tmp_path_factory.mktemp("user")
+    shutil.copy(USER, folder / USER.name)
+    report = ingest([folder / USER.name], folder / "index", real_encoder)
+    assert report.ok
+    return Retriever(Index.open(folder / "index"), real_encoder)
+
+
+# question -> (speaker, title, outlet asking, the words the answer starts with)
+CASES = {
+    "How much computing capacity has China built?":
+        ("Liu Liehong", "head of the National Data Administration", "Xinhua News Agency", "Thank you for your "
+         "question. We have built eight national computing hubs"),
+    "How will data assets be recorded on balance sheets?":
+        ("Liu Liehong", "head of the National Data Administration", "China Daily", "Thank you. Data assets"),
+    "When will the guidelines on the authorized operation of public data be issued?":
+        ("Zhang Hong", "deputy head of the National Data Administration", "China Daily", "Thank you. We will issue"),
+    "Can local governments sell public data for revenue?":
+        ("Liu Liehong", "head of the National Data Administration", "China Daily", "I would like to add one point"),
+    "Can overseas companies without a Chinese entity trade directly on the data exchanges?":
+        ("Zhang Hong", "deputy head of the National Data Administration", "Reuters", "That is correct for now."),
+}
+
+
+@pytest.mark.parametrize("question", list(CASES))
+def test_user_transcript_answers_are_credited_to_who_said_them(user_retriever: Retriever, question: str) -> None:
+    speaker, title, outlet, opening = CASES[question]
+    hit = user_retriever.search(question, k=1)[0].to_json()
+    assert (hit["speaker"], hit["title"], hit["asked_by"]) == (speaker, title, outlet)
+    assert hit["text"].startswith(opening)
+    assert (hit["conference"], hit["date"], hit["kind"]) == (CONFERENCE, "2024-05-16", "answer")
+    assert hit["source"].endswith(USER.name)
+
+
+QUESTIONS_AND_NOTES = [
+    "What progress has been made in building a national integrated computing network?",
+    "I have two questions. The first is for Mr. Liu: how will data be valued as an asset?",
+    "So overseas companies without a Chinese entity cannot trade on the data exchanges directly.",
+    "The first question goes to Mr. Liu, and the second to Ms. Zhang.",
+    "The head of the administration said the figure was 230 EFLOPS, not 23.",
+    "Will foreign companies be allowed to take part in the data exchanges?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS_AND_NOTES)
+def test_only_officials_words_are_returned(user_retriever: Retriever, question: str) -> None:
+    source = USER.read_text("utf-8")
+    officials = {"Liu Liehong", "Zhang Hong"}
+    for hit in user_retriever.search(question, k=10):
+        answer = json.loads(json.dumps(hit.to_json()))
+        assert answer["speaker"] in officials and answer["kind"] == "answer"
+        assert all(p in source for p in answer["paragraphs"])
+        assert not any(line in answer["text"] for line in QUESTIONS_AND_NOTES)
+        assert answer["asked_by"] in {"Xinhua News Agency", "China Daily", "Reuters"}
