@@ -56,7 +56,9 @@ def format_hit(hit: Hit) -> str:
     who = as_text(a.speaker) + (f", {as_text(a.title)}" if a.title else "")
     lines = [quote, f"— **{who}**, {as_text(a.conference)}, {day} · Source: {_link(a.source)}"]
     if a.asked:
-        lines.append(f"In reply to {as_text(a.asked_by or 'a journalist')}: *{as_text(a.asked)}*")
+        # Each paragraph in italics of its own: Markdown emphasis never spans paragraphs.
+        asked = "\n\n".join(f"*{as_text(p)}*" for p in a.asked.split("\n\n"))
+        lines.append(f"In reply to {as_text(a.asked_by or 'a journalist')}: {asked}")
     elif a.kind.value == "statement":
         lines.append("*Opening statement, not a reply to a question.*")
     return "\n\n".join(lines)

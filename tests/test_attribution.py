@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from assistant.chat import format_hit
 from assistant.retrieval import Retriever
 from embeddings.index import Index
 from embeddings.ingest import ingest
@@ -58,7 +59,7 @@ def test_user_transcript_answers_are_credited_to_who_said_them(user_retriever: R
 
 QUESTIONS_AND_NOTES = [
     "What progress has been made in building a national integrated computing network?",
-    "I have two questions. The first is for Mr. Liu: how will data be valued as an asset?",
+    "The first is for Mr. Liu: how will data be valued as an asset?",
     "So overseas companies without a Chinese entity cannot trade on the data exchanges directly.",
     "The first question goes to Mr. Liu, and the second to Ms. Zhang.",
     "The head of the administration said the figure was 230 EFLOPS, not 23.",
@@ -76,3 +77,17 @@ def test_only_officials_words_are_returned(user_retriever: Retriever, question: 
         assert all(p in source for p in answer["paragraphs"])
         assert not any(line in answer["text"] for line in QUESTIONS_AND_NOTES)
         assert answer["asked_by"] in {"Xinhua News Agency", "China Daily", "Reuters"}
+
+
+def test_chat_credits_the_official_and_quotes_the_whole_question(user_retriever: Retriever) -> None:
+    hit = user_retriever.search("How will data assets be recorded on balance sheets?", k=1)[0]
+    shown = format_hit(hit)
+    assert "— **Liu Liehong, head of the National Data Administration**, SCIO press conference on the development " \
+           "of the digital economy, 2024-05-16 · Source: " in shown
+    # A question of three paragraphs: each in italics of its own (one pair of asterisks around all three was shown
+    # as literal asterisks, Markdown emphasis never spanning paragraphs).
+    reply = shown[shown.index("In reply to China Daily: ") + len("In reply to China Daily: "):]
+    assert reply.split("\n\n") == ["*I have two questions\\.*",
+                                    "*The first is for Mr\\. Liu\\: how will data be valued as an asset?*",
+                                    "*The second is for Ms\\. Zhang\\: what is the plan for public data "
+                                    "authorization?*"]
