@@ -729,6 +729,10 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
     texts = {n: [t for t in raw if t.speaker == n] for n in names}
     roles: dict[str, Role] = {}
     addressed = {m.group("name") for t in raw if is_handoff(_text(t)) for m in _ADDRESSED.finditer(_text(t))}
+    asking = {name for name in names if _asks(name, journalists)}  # journalists by their label alone
+    # Who speaks only right after a journalist replies: an official's rhetorical "?" does not make a question.
+    replying = {name for name in names
+                if all(i > 0 and raw[i - 1].speaker in asking for i, t in enumerate(raw) if t.speaker == name)}
     for name in names:
         joined = [_text(t) for t in texts[name]]
         if _INTERPRETER.fullmatch(name):
@@ -739,15 +743,22 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
             roles[name] = Role.MODERATOR
         elif _find(speakers, name) or any(_same_person(name, a) for a in addressed):
             roles[name] = Role.OFFICIAL
-        elif _find(journalists, name) or _MEDIA.search(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name):
+        elif name in asking:
             roles[name] = Role.JOURNALIST
         elif any(_CHAIR.search(t) for t in joined) and all(_is_remarks(t) or is_handoff(t) for t in joined):
             roles[name] = Role.MODERATOR
-        elif all("?" in t or "？" in t for t in joined) and not any(is_handoff(t) for t in joined):
+        elif all("?" in t or "？" in t for t in joined) and not any(is_handoff(t) for t in joined) \
+                and name not in replying:
             roles[name] = Role.JOURNALIST
         else:
             roles[name] = Role.OFFICIAL
     return roles
+
+
+def _asks(name: str, journalists: Sequence[str]) -> bool:
+    """A label that says a journalist is speaking: a declared journalist, an outlet, or "Q:"/"Follow-up:"."""
+    return bool(_FOLLOW_UP.fullmatch(name) or _ASKER.fullmatch(name) or _find(journalists, name)
+                or _MEDIA.search(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
 
 
 def _text(turn: _RawTurn) -> str:

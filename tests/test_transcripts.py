@@ -432,3 +432,16 @@ def test_a_colon_in_prose_is_no_speaker() -> None:
     conf = parse_text("CCTV:\nWhat are the goals?\nGu Jun:\nThree goals, as follows.\n"
                       "Second: the ports. We will build two terminals.\nFinally: the rules will change.\n")
     assert [(t.speaker, len(t.paragraphs)) for t in conf.turns] == [("CCTV", 1), ("Gu Jun", 3)]
+
+
+def test_an_officials_rhetorical_question_is_still_an_answer() -> None:
+    # With no Speakers block, everyone whose every turn had a "?" was a journalist: Li Hua's answer was read as a
+    # question and never returned. Who only ever speaks right after an outlet is replying to it.
+    conf = parse_text("CCTV:\nWhat will Shanghai do about housing for young people?\n\nLi Hua:\nWhy does housing "
+                      "matter so much? Because young talent is the future of the city. We will build 70,000 units "
+                      "of affordable rental housing this year.\n\nPhoenix TV:\nHow many foreign students study in "
+                      "Shanghai?\n\nWang Fang:\nAbout 60,000 foreign students study in Shanghai.\n")
+    assert [(t.speaker, t.kind, t.replies_to) for t in conf.turns] == [
+        ("CCTV", Kind.QUESTION, None), ("Li Hua", Kind.ANSWER, 0),
+        ("Phoenix TV", Kind.QUESTION, None), ("Wang Fang", Kind.ANSWER, 2),
+    ]
