@@ -134,8 +134,7 @@ def _format_hit(rank: int, hit: Any) -> str:
     for i, paragraph in enumerate(a.paragraphs):
         marker = "> " if i == hit.matched else "  "
         lines.extend(textwrap.wrap(paragraph.text, 96, initial_indent=marker, subsequent_indent=marker) or [""])
-    day = a.date.isoformat() if a.date else "date unknown"
-    lines.append(f"    — {a.speaker}, {a.conference}, {day}")
+    lines.append(f"    — {a.speaker}, {a.conference}, {hit.day}")
     if a.also:
         lines.append(f"    also said on {', '.join(d.isoformat() for d in a.also)}")
     if a.asked:

@@ -91,3 +91,20 @@ def test_chat_credits_the_official_and_quotes_the_whole_question(user_retriever:
                                     "*The first is for Mr\\. Liu\\: how will data be valued as an asset?*",
                                     "*The second is for Ms\\. Zhang\\: what is the plan for public data "
                                     "authorization?*"]
+
+
+def test_a_publication_date_is_never_shown_as_the_conference_date(tmp_path, real_encoder) -> None:
+    # With no "held … on March 28" in the page, the chat and `pressroom ask` showed the publication date bare,
+    # which reads as the day of the conference.
+    from assistant.cli import _format_hit
+
+    path = tmp_path / "published_only.txt"
+    path.write_text("SCIO press conference on the Shanghai shipping center\n\nThe State Council Information Office "
+                    "held a press conference in Beijing to brief the media on the shipping center.  April 8, 2024\n\n"
+                    "CNBC:\nHow much cargo did Shanghai port handle last year?\n\nGu Jun:\nShanghai port handled "
+                    "49.15 million TEUs last year.\n", "utf-8")
+    assert ingest([path], tmp_path / "index", real_encoder).ok
+    hit = Retriever(Index.open(tmp_path / "index"), real_encoder).search("How much cargo did the port handle?")[0]
+    assert hit.to_json()["published"] == "2024-04-08"
+    assert "Shanghai shipping center, published 2024-04-08 · Source" in format_hit(hit)
+    assert "Shanghai shipping center, published 2024-04-08" in _format_hit(1, hit)
