@@ -98,7 +98,15 @@ _HANDOFF = re.compile(
     r"\bwill (answer|take|respond to|address|reply to) (this|that|your|the|these)\b|"
     r"\b(please go ahead|over to you|the floor is yours|please answer)\b|"
     r"\b(let|have) (mr|ms|mrs|dr|my colleague|him|her)\b.*\b(answer|respond|take|reply)\b|"
-    r"^(mr|ms|mrs|dr)\.? [\w\- ]{1,30}, (please|go ahead)\b",
+    r"^(mr|ms|mrs|dr)\.? [\w\- ]{1,30}, (please|go ahead)\b|"
+    # "Over to Mr. Gu.", "I will leave this one to Vice Mayor Gu.", "Please, Mr. Gu.", "Thank you. Mr. Gu Jun.",
+    # "Mr. Gu, would you like to answer?", "Let us hear from Mr. Gu.": an official's hand-off was returned as an answer.
+    r"^over to\b|\b(leave|give|pass|refer|direct) (this|that|it|the|these|those)( one| question| questions)? to\b|"
+    r"\b(this|that) one (is|goes) (for|to)\b|\b(let us|let's) (now )?hear from\b|"
+    r"\b(would|could|will|can) you (like to |please )?(answer|take|respond|reply|address)\b|"
+    r"\b(better|best) placed to (answer|respond|address|take)\b|\bwill brief you\b|"
+    r"^please,? (mr|ms|mrs|dr|madam|professor|director|minister|vice)\b|"
+    r"^(mr|ms|mrs|dr|madam)\.? [\w\-]+( [\w\-]+)?[.!]?$",
     re.I,
 )
 _CHAIR = re.compile(

@@ -91,6 +91,17 @@ def test_full_conference_structure() -> None:
         "Thank you. I would like to invite Mr. Wang to answer this question.",
         "Thanks. Mr. Li, please.",
         "Thank you for your questions. I will give the floor to Vice Minister Zhang.",
+        # These were answers by the official who said them (the mayor's "Over to Mr. Gu." returned as his answer):
+        "Over to Mr. Gu.",
+        "Thank you. I will leave this one to Vice Mayor Gu.",
+        "This one is for Mr. Gu.",
+        "Mr. Gu, would you like to answer?",
+        "Let us hear from Mr. Gu.",
+        "I would like to give this question to Mr. Gu.",
+        "Thank you. Director Chen is better placed to answer this.",
+        "Thank you. Mr. Gu Jun.",
+        "Please, Mr. Gu.",
+        "Thank you. Mr. Gu will brief you on that.",
     ],
 )
 def test_handoffs_are_recognised(text: str) -> None:
@@ -103,6 +114,8 @@ def test_handoffs_are_recognised(text: str) -> None:
         "Thank you for your question. Shanghai will build four centers this year.",
         "Let me answer this question. Overseas warehouses will get more support.",
         "The question of foreign investment goes to the heart of our policy, and we will widen access.",
+        "We will leave this to the market. Prices are set by supply and demand.",
+        "Thank you. We will hear from enterprises before the rules are final.",
     ],
 )
 def test_answers_are_not_handoffs(text: str) -> None:
