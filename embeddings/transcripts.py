@@ -681,6 +681,14 @@ def _one_name_per_person(raw: Sequence[_RawTurn], declared: Sequence[str]
     parts = {label: _label_name(label) for label in labels}
     for label in sorted(labels, key=lambda label: parts[label][0] != label):  # bare labels spell first
         spelling.setdefault(_name_key(parts[label][0]), parts[label][0])
+    # "Mr. Gu:" is Gu Jun when he is the only person of that family name here.
+    full = {n for n in spelling.values() if len(n.split()) > 1}
+    for label in labels:
+        name = parts[label][0]
+        if name != label and len(name.split()) == 1:
+            same = [n for n in full if name.casefold() in (n.split()[0].casefold(), n.split()[-1].casefold())]
+            if len(same) == 1:
+                spelling[_name_key(name)] = same[0]
     titles: dict[str, str] = {}
     chair: list[str] = []
     turns: list[_RawTurn] = []

@@ -458,3 +458,12 @@ def test_an_officials_rhetorical_question_is_still_an_answer() -> None:
         ("CCTV", Kind.QUESTION, None), ("Li Hua", Kind.ANSWER, 0),
         ("Phoenix TV", Kind.QUESTION, None), ("Wang Fang", Kind.ANSWER, 2),
     ]
+
+
+def test_a_family_name_with_an_honorific_is_the_one_person_of_that_name() -> None:
+    # "Mr. Gu:" was a speaker "Mr. Gu" beside "Gu Jun", without his title; "Ms. Li:" stays Li, two people have it.
+    conf = parse_text("Speakers:\nMr. Gu Jun, vice mayor of Shanghai\nMs. Li Qun, director of transport\n"
+                      "Mr. Li Ming, vice minister of commerce\n\nCCTV:\nWhat is the plan for the port?\n\n"
+                      "Mr. Gu:\nThe port will get two new terminals.\n\nMs. Li:\nThey open in 2025.\n")
+    assert [(t.speaker, t.title) for t in conf.turns] == [
+        ("CCTV", None), ("Gu Jun", "vice mayor of Shanghai"), ("Li", None)]
