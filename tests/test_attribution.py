@@ -108,3 +108,52 @@ def test_a_publication_date_is_never_shown_as_the_conference_date(tmp_path, real
     assert hit.to_json()["published"] == "2024-04-08"
     assert "Shanghai shipping center, published 2024-04-08 · Source" in format_hit(hit)
     assert "Shanghai shipping center, published 2024-04-08" in _format_hit(1, hit)
+
+
+QA_ROWS = [
+    {"date": "2026-04-24", "spokesperson": "Guo Jiakun", "asked_by": "BBC", "link": "https://example.org/qa/1",
+     "question": "How does China protect personal information held by foreign apps?",
+     "answer": "The Chinese government protects the rights and interests on personal information in accordance with "
+               "the law. RT: Finland's Foreign Minister said China's ties with Russia make an EU-China trade deal "
+               "unlikely. What is China's response? China-EU economic and trade relations are win-win in nature."},
+    {"date": "2019-01-14", "spokesperson": "Hua Chunying", "asked_by": "Reuters", "link": "https://example.org/qa/2",
+     "question": "Has China asked Poland to explain the detention of Wang Weijing?",
+     "answer": "A:The Chinese Embassy in Poland has lodged representations with the Polish Foreign Ministry. "
+               "Follow-up: Has the Chinese side received any consular notification from the Polish government? "
+               "A: I believe you speak Chinese very well and you understand what I said."},
+    {"date": "2025-12-12", "spokesperson": "Guo Jiakun", "asked_by": "AFP", "link": "https://example.org/qa/3",
+     "question": "Will Chinese firms keep supplying rare earth magnets to European carmakers?",
+     "answer": "Parties need to keep the global industrial and supply chains stable. ********** The following "
+               "question was raised after the press conference: Japan's defense minister spoke about the radar "
+               "incident. What is China's response? We have responded to the radar incident more than once."},
+]
+JOURNALISTS_WORDS = ["Finland's Foreign Minister", "What is China's response?", "consular notification",
+                     "Follow-up", "RT:", "A:", "***", "The following question", "radar incident. What"]
+
+
+def test_journalists_words_run_into_a_qa_answer_are_never_the_officials(tmp_path, real_encoder) -> None:
+    # The source runs follow-ups into the answer field ("RT: …?", "Follow-up: …? A: …"): they were quoted as the
+    # spokesperson's words, and the reply to the follow-up as a reply to the first question.
+    path = tmp_path / "mfa.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in QA_ROWS), "utf-8")
+    assert ingest([path], tmp_path / "index", real_encoder).ok
+    retriever = Retriever(Index.open(tmp_path / "index"), real_encoder)
+    expected = {
+        "Is an EU-China trade deal unlikely because of Russia?":
+            ("Guo Jiakun", "RT", "China-EU economic and trade relations are win-win in nature."),
+        "Has China received consular notification from Poland?":
+            ("Hua Chunying", "Reuters", "I believe you speak Chinese very well and you understand what I said."),
+        "What is China's response to the radar incident?":
+            ("Guo Jiakun", None, "We have responded to the radar incident more than once."),
+        "How does China protect personal information?":
+            ("Guo Jiakun", "BBC", "The Chinese government protects the rights and interests on personal "
+                                  "information in accordance with the law."),
+    }
+    for question, (speaker, outlet, text) in expected.items():
+        hits = retriever.search(question, k=5)
+        assert (hits[0].answer.speaker, hits[0].answer.asked_by, hits[0].answer.text) == (speaker, outlet, text)
+        for hit in hits:
+            assert not any(words in hit.answer.text for words in JOURNALISTS_WORDS), hit.answer.text
+            assert any(hit.answer.text in row["answer"] for row in QA_ROWS)
+    follow_up = retriever.search("Has China received consular notification from Poland?", k=1)[0].answer
+    assert follow_up.asked == "Has the Chinese side received any consular notification from the Polish government?"
