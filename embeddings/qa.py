@@ -38,10 +38,14 @@ class QAPair:
     id: str | None = None  # the line's own "id", when it has one (benchmarks refer to pairs by it)
 
 
+# What a source writes where it does not know the value ("spokesperson": "missing" in the MFA file).
+_PLACEHOLDERS = {"missing", "unknown", "n/a", "na", "none", "null", "-", "--", "?"}
+
+
 def _field(row: dict, name: str) -> str | None:
     for key in FIELDS[name]:
         value = row.get(key)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip() and value.strip().casefold() not in _PLACEHOLDERS:
             return value
     return None
 

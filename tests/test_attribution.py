@@ -157,3 +157,15 @@ def test_journalists_words_run_into_a_qa_answer_are_never_the_officials(tmp_path
             assert any(hit.answer.text in row["answer"] for row in QA_ROWS)
     follow_up = retriever.search("Has China received consular notification from Poland?", k=1)[0].answer
     assert follow_up.asked == "Has the Chinese side received any consular notification from the Polish government?"
+
+
+def test_a_placeholder_is_never_shown_as_the_speaker(tmp_path) -> None:
+    # Three rows of the MFA file say "spokesperson": "missing"; that was shown as who said it.
+    from embeddings.qa import read_qa
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"date": "2004-05-01", "spokesperson": "missing", "asked_by": "n/a",
+                                "question": "What is the position on the islands?",
+                                "answer": "Our basic position is very clear."}) + "\n", "utf-8")
+    (conference,), _ = read_qa(path)
+    assert [(t.speaker, t.outlet) for t in conference.turns] == [("Journalist", None), ("Spokesperson", None)]
