@@ -129,7 +129,10 @@ _MEDIA = re.compile(
 _JOURNALIST_LABEL = re.compile(
     r"(?:(?i:a|the) )?(?i:reporter|journalist|correspondent)s? (?i:from|with|of|at) (?P<after>[A-Z].*)|"
     r"(?!(?i:our|your|their|the|a|this|that) )(?P<before>[A-Z].*?) (?i:reporter|journalist|correspondent)|"
-    r"(?i:reporter|journalist|correspondent) ?[(（](?P<inside>[A-Z][^()（）]*)[)）]"
+    r"(?i:reporter|journalist|correspondent) ?[(（](?P<inside>[A-Z][^()（）]*)[)）]|"
+    # "China Daily reporter Li Hua", "Reporter Li Hua": the outlet (if any) and the journalist's own name
+    r"(?:(?!(?i:our|your|their|the|a|this|that) )(?P<named>[A-Z].*?) )?(?i:reporter|journalist|correspondent) "
+    r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){0,2}"
 )
 _ADDRESSED = re.compile(
     rf"\b(?:{_HONORIFIC}|Minister|Governor|Mayor|Director|Commissioner|Chairman|Chairwoman|Spokesperson)\s+"
@@ -355,8 +358,8 @@ def speaker_name(line: str) -> str | None:
         return name
     m = _JOURNALIST_LABEL.fullmatch(name)
     if m:
-        outlet = m.group("after") or m.group("before") or m.group("inside")
-        return name if speaker_name(outlet + ":") == outlet else None
+        outlet = m.group("after") or m.group("before") or m.group("inside") or m.group("named")
+        return name if outlet is None or speaker_name(outlet + ":") == outlet else None
     head, comma, title = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
     if comma:  # "Gu Jun, vice mayor of Shanghai:" or "Li Hua, China Daily:": a person's name, then a title or outlet
         bare = re.sub(rf"^{_HONORIFIC}\s+", "", head)
@@ -724,9 +727,10 @@ def is_handoff(text: str) -> bool:
 
 
 def _is_remarks(text: str) -> bool:
-    """Only thanks and chairing phrases ("Now the floor is open", "That concludes …")."""
+    """Only thanks, chairing phrases ("Now the floor is open", "That concludes …") and calls on someone ("Ms. Li
+    from China Daily, please.")."""
     sentences = _sentences(text)
-    return all(_THANKS.match(s) or (_CHAIR.search(s) and len(s) < 300) for s in sentences)
+    return all(_THANKS.match(s) or (_CHAIR.search(s) and len(s) < 300) or _HANDOFF.search(s) for s in sentences)
 
 
 def _same_person(name: str, addressed: str) -> bool:
@@ -757,7 +761,11 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
             roles[name] = Role.JOURNALIST
         elif _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
             roles[name] = Role.MODERATOR
-        elif _find(speakers, name) or any(_same_person(name, a) for a in addressed):
+        elif _find(speakers, name):
+            roles[name] = Role.OFFICIAL
+        elif name in asking and not re.fullmatch(r"[A-Z]{2,6}(-\d)?", name):
+            roles[name] = Role.JOURNALIST  # before a hand-off's name: "Ms. Li from China Daily, please." asks Li Hua
+        elif any(_same_person(name, a) for a in addressed):
             roles[name] = Role.OFFICIAL
         elif name in asking:
             roles[name] = Role.JOURNALIST
@@ -772,9 +780,9 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
 
 
 def _asks(name: str, journalists: Sequence[str]) -> bool:
-    """A label that says a journalist is speaking: a declared journalist, an outlet, or "Q:"/"Follow-up:"."""
+    """A label that says a journalist is speaking: a declared journalist, an outlet, "Reporter Li Hua", "Q:"."""
     return bool(_FOLLOW_UP.fullmatch(name) or _ASKER.fullmatch(name) or _find(journalists, name)
-                or _MEDIA.search(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
+                or _MEDIA.search(name) or _JOURNALIST_LABEL.fullmatch(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
 
 
 def _text(turn: _RawTurn) -> str:
@@ -835,11 +843,12 @@ def _is_outlet(label: str) -> bool:
     return bool(rest) and bool(_MEDIA.search(rest)) and not _TITLE_WORDS.search(rest)
 
 
-def _outlet(speaker: str) -> str:
-    """The outlet a journalist's label names: "China Daily", "Reporter from China Daily", "Li Hua, China Daily"."""
+def _outlet(speaker: str) -> str | None:
+    """The outlet a journalist's label names: "China Daily", "Reporter from China Daily", "Li Hua, China Daily";
+    None for "Reporter Li Hua"."""
     m = _JOURNALIST_LABEL.fullmatch(speaker)
     if m:
-        return m.group("after") or m.group("before") or m.group("inside")
+        return m.group("after") or m.group("before") or m.group("inside") or m.group("named")
     if _is_outlet(speaker):
         return re.split(r"\s*[,，(（]\s*", speaker, maxsplit=1)[1].rstrip(")）")
     return speaker

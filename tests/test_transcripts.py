@@ -467,3 +467,31 @@ def test_a_family_name_with_an_honorific_is_the_one_person_of_that_name() -> Non
                       "Mr. Gu:\nThe port will get two new terminals.\n\nMs. Li:\nThey open in 2025.\n")
     assert [(t.speaker, t.title) for t in conf.turns] == [
         ("CCTV", None), ("Gu Jun", "vice mayor of Shanghai"), ("Li", None)]
+
+
+CALLED_BY_NAME = """Xing Huina:
+Now the floor is open. Ms. Li from China Daily, please.
+
+{label}:
+What is the timetable for the stock connect programme?
+
+Xing Huina:
+This question goes to Mr. Gu.
+
+Gu Jun:
+The programme will start in the second half of the year.
+"""
+
+
+@pytest.mark.parametrize(("label", "outlet"), [("China Daily reporter Li Hua", "China Daily"),
+                                               ("Reporter Li Hua", None), ("Li Hua, China Daily", "China Daily")])
+def test_a_journalist_the_chair_calls_by_name_asks(label: str, outlet: str | None) -> None:
+    # "China Daily reporter Li Hua:" was no speaker line (her question joined the chair's words), a journalist named
+    # in "Ms. Li …, please." was an official, and the chair's call on her was returned as an official statement.
+    conf = parse_text(CALLED_BY_NAME.format(label=label))
+    assert [(t.role, t.kind, t.outlet, t.replies_to) for t in conf.turns] == [
+        (Role.MODERATOR, Kind.REMARKS, None, None),
+        (Role.JOURNALIST, Kind.QUESTION, outlet, None),
+        (Role.MODERATOR, Kind.HANDOFF, None, 1),
+        (Role.OFFICIAL, Kind.ANSWER, None, 1),
+    ]
