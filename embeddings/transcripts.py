@@ -88,6 +88,9 @@ _THANKS = re.compile(
     r"( very much)?)[.!]?$",
     re.I,
 )
+# Thanks to someone named: "Thank you, Southern Metropolis Daily." (case-sensitive: only names follow).
+_THANKS_NAMED = re.compile(r"(?:[Tt]hank you|[Tt]hanks)(?: very much)?,? (?:to )?(?:the )?"
+                           r"(?:[A-Z][\w'’.\-]*|of|the|and|for)(?: (?:[A-Z][\w'’.\-]*|of|the|and|for)){0,6}[.!]?")
 _HANDOFF = re.compile(
     r"\bquestions? (goes|go|is|are|will go|is directed|are directed) (to|for)\b|"
     r"\b(i|we)('d| would| will|'ll)? (like to |now )?(invite|ask|give the floor to|pass|hand|turn)\b"
@@ -722,7 +725,8 @@ def is_handoff(text: str) -> bool:
     if len(text) > 400:
         return False
     sentences = _sentences(text)
-    kinds = ["thanks" if _THANKS.match(s) else "handoff" if _HANDOFF.search(s) else "other" for s in sentences]
+    kinds = ["thanks" if _THANKS.match(s) or _THANKS_NAMED.fullmatch(s) else "handoff" if _HANDOFF.search(s)
+             else "other" for s in sentences]
     return "handoff" in kinds and "other" not in kinds
 
 
@@ -730,7 +734,8 @@ def _is_remarks(text: str) -> bool:
     """Only thanks, chairing phrases ("Now the floor is open", "That concludes …") and calls on someone ("Ms. Li
     from China Daily, please.")."""
     sentences = _sentences(text)
-    return all(_THANKS.match(s) or (_CHAIR.search(s) and len(s) < 300) or _HANDOFF.search(s) for s in sentences)
+    return all(_THANKS.match(s) or _THANKS_NAMED.fullmatch(s) or (_CHAIR.search(s) and len(s) < 300)
+               or _HANDOFF.search(s) for s in sentences)
 
 
 def _same_person(name: str, addressed: str) -> bool:

@@ -102,6 +102,7 @@ def test_full_conference_structure() -> None:
         "Thank you. Mr. Gu Jun.",
         "Please, Mr. Gu.",
         "Thank you. Mr. Gu will brief you on that.",
+        "Thank you, Southern Metropolis Daily. This question goes to Mr. Gu.",
     ],
 )
 def test_handoffs_are_recognised(text: str) -> None:
@@ -116,6 +117,7 @@ def test_handoffs_are_recognised(text: str) -> None:
         "The question of foreign investment goes to the heart of our policy, and we will widen access.",
         "We will leave this to the market. Prices are set by supply and demand.",
         "Thank you. We will hear from enterprises before the rules are final.",
+        "Thank you, Shanghai will do more. This question goes to the heart of our reform.",
     ],
 )
 def test_answers_are_not_handoffs(text: str) -> None:
