@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -510,10 +511,10 @@ def _split_inline(lines: list[tuple[int, int, str]]) -> list[tuple[int, int, str
     alone |= {_name_key(name) for _, _, line in lines if _SPEAKER_ENTRY.match(line)
               and re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", name := _split_entry(line)[0])}
     addressed = {m.group("name") for _, _, line in lines if is_handoff(line) for m in _ADDRESSED.finditer(line)}
-    opens = [name.casefold() for name, _ in found.values()]
+    opens = Counter(name.casefold() for name, _ in found.values())
 
     def is_speaker(name: str) -> bool:
-        return (opens.count(name.casefold()) > 1 or _name_key(_label_name(name)[0]) in alone
+        return (opens[name.casefold()] > 1 or _name_key(_label_name(name)[0]) in alone
                 or bool(_MEDIA.search(name))
                 or _is_outlet(name) or bool(re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
                 or any(_same_person(_label_name(name)[0], a) for a in addressed))
