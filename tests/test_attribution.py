@@ -169,3 +169,15 @@ def test_a_placeholder_is_never_shown_as_the_speaker(tmp_path) -> None:
                                 "answer": "Our basic position is very clear."}) + "\n", "utf-8")
     (conference,), _ = read_qa(path)
     assert [(t.speaker, t.outlet) for t in conference.turns] == [("Journalist", None), ("Spokesperson", None)]
+
+
+def test_a_speaker_filter_matches_whole_words_of_the_name(user_retriever: Retriever) -> None:
+    # "--speaker Li" returned Liu Liehong's answers (part of a word matched), credited to him but filtered as Li's.
+    from assistant.retrieval import make_filter
+
+    question = "How will data assets be recorded?"
+    assert user_retriever.search(question, k=5, where=make_filter(speaker="Li")) == []
+    assert {h.answer.speaker for h in user_retriever.search(question, k=5, where=make_filter(speaker="liu"))} == \
+        {"Liu Liehong"}
+    assert {h.answer.speaker for h in user_retriever.search(question, k=5, where=make_filter(speaker="Zhang  Hong"))} \
+        == {"Zhang Hong"}
