@@ -52,11 +52,12 @@ def format_hit(hit: Hit) -> str:
         f"> **{as_text(p.text)}**" if i == hit.matched else f"> {as_text(p.text)}"
         for i, p in enumerate(a.paragraphs)
     )
-    day = a.date.isoformat() if a.date else "date unknown"
     who = as_text(a.speaker) + (f", {as_text(a.title)}" if a.title else "")
-    lines = [quote, f"— **{who}**, {as_text(a.conference)}, {day} · Source: {_link(a.source)}"]
+    lines = [quote, f"— **{who}**, {as_text(a.conference)}, {hit.day} · Source: {_link(a.source)}"]
     if a.asked:
-        lines.append(f"In reply to {as_text(a.asked_by or 'a journalist')}: *{as_text(a.asked)}*")
+        # Each paragraph in italics of its own: Markdown emphasis never spans paragraphs.
+        asked = "\n\n".join(f"*{as_text(p)}*" for p in a.asked.split("\n\n"))
+        lines.append(f"In reply to {as_text(a.asked_by or 'a journalist')}: {asked}")
     elif a.kind.value == "statement":
         lines.append("*Opening statement, not a reply to a question.*")
     return "\n\n".join(lines)
@@ -65,8 +66,7 @@ def format_hit(hit: Hit) -> str:
 def card_title(rank: int, hit: Hit) -> str:
     """The one-line title of a folded answer (Gradio renders it as Markdown, so it is escaped too)."""
     a = hit.answer
-    day = a.date.isoformat() if a.date else "date unknown"
-    return as_text(f"{rank}. {a.speaker} — {a.conference}, {day}")
+    return as_text(f"{rank}. {a.speaker} — {a.conference}, {hit.day}")
 
 
 def format_reply(reply: Reply) -> list[gr.ChatMessage]:

@@ -92,7 +92,7 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
 @cli.command()
 @click.argument("question")
 @click.option("-k", "k", default=None, metavar="N", help="How many answers (1-50) [env PRESSROOM_K; default 5].")
-@click.option("--speaker", default=None, help="Only answers by this official (part of the name is enough).")
+@click.option("--speaker", default=None, help="Only answers by this official (a whole word of the name is enough).")
 @click.option("--conference", default=None, help="Only answers from conferences whose title contains this.")
 @click.option("--from", "since", default=None, metavar="YYYY-MM-DD", help="Only conferences on or after this date.")
 @click.option("--to", "until", default=None, metavar="YYYY-MM-DD", help="Only conferences on or before this date.")
@@ -137,8 +137,7 @@ def _format_hit(rank: int, hit: Hit) -> str:
     for i, paragraph in enumerate(a.paragraphs):
         marker = "> " if i == hit.matched else "  "
         lines.extend(textwrap.wrap(paragraph.text, 96, initial_indent=marker, subsequent_indent=marker) or [""])
-    day = a.date.isoformat() if a.date else "date unknown"
-    lines.append(f"    — {a.speaker}, {a.conference}, {day}")
+    lines.append(f"    — {a.speaker}, {a.conference}, {hit.day}")
     if a.also:
         lines.append(f"    also said on {', '.join(d.isoformat() for d in a.also)}")
     if a.asked:

@@ -49,6 +49,15 @@ class Hit:
     def matched_text(self) -> str:
         return self.answer.paragraphs[self.matched].text
 
+    @property
+    def day(self) -> str:
+        """The day to show: when the conference was held, else when its transcript was published, said so (a
+        publication date shown bare reads as the conference's, days late)."""
+        a = self.answer
+        if a.held:
+            return a.held.isoformat()
+        return f"published {a.published.isoformat()}" if a.published else "date unknown"
+
     def to_json(self) -> dict[str, Any]:
         a = self.answer
         return {

@@ -192,18 +192,47 @@ def _container(node: LexborNode) -> LexborNode:
         node = best
 
 
+_BOLD_STYLE = re.compile(r"font-weight\s*:\s*(bold|[6-9]00)", re.I)
+
+
+def _is_bold(node: LexborNode) -> bool:
+    return node.tag in ("b", "strong") or (node.tag in ("span", "font") and
+                                           bool(_BOLD_STYLE.search(node.attributes.get("style") or "")))
+
+
+def _speaker_label(lead: str, rest: str) -> tuple[str, str] | None:
+    """The speaker line in the bold text opening a paragraph, and the text after it; None when it is no name.
+
+    The colon may be inside the bold or just after it (``<b>Gu Jun</b>: Thank you…``).
+    """
+    label = _clean(lead)
+    after = rest.lstrip(" \t\u00a0")
+    if label and not label.endswith((":", "：")) and after[:1] in (":", "："):
+        label, rest = label + after[0], after[1:]
+    return (label, rest) if label.endswith((":", "：")) and speaker_name(label) else None
+
+
 def _lines(node: LexborNode) -> list[str]:
     """One line per block of text; a bold ``Name:`` opening a paragraph becomes its own speaker line."""
     lines: list[str] = []
     buffer: list[str] = []
+    lead = 0  # how much of the block's text so far is the bold text it opens with (split bold runs included)
 
     def flush() -> None:
-        for part in "".join(buffer).split("\n"):
+        nonlocal lead
+        text = "".join(buffer)
+        label = _speaker_label(text[:lead], text[lead:]) if lead else None
+        if label:
+            lines.append(label[0])  # "<b>Gu Jun:</b> Thank you…": the parser wants the name on its own line
+            text = label[1]
+        for part in text.split("\n"):
             if (cleaned := _clean(part)) and not _CREDIT.match(cleaned):
                 lines.append(cleaned)
         buffer.clear()
+        lead = 0
 
     def walk(parent: LexborNode) -> None:
+        nonlocal lead
         for child in parent.iter(include_text=True):
             tag = child.tag
             if tag == "-text":
@@ -214,9 +243,9 @@ def _lines(node: LexborNode) -> list[str]:
                 flush()
                 walk(child)
                 flush()
-            elif tag in ("b", "strong") and not _clean("".join(buffer)) and \
-                    speaker_name(label := _clean(child.text())):
-                lines.append(label)  # "<b>Gu Jun:</b> Thank you…": the parser wants the name on its own line
+            elif _is_bold(child) and not _clean("".join(buffer)[lead:]):  # nothing but bold text so far
+                buffer.append(child.text())
+                lead = len("".join(buffer))
             elif not tag.startswith("-"):
                 walk(child)
 

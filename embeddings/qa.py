@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -38,10 +38,14 @@ class QAPair:
     id: str | None = None  # the line's own "id", when it has one (benchmarks refer to pairs by it)
 
 
+# What a source writes where it does not know the value ("spokesperson": "missing" in the MFA file).
+_PLACEHOLDERS = {"missing", "unknown", "n/a", "na", "none", "null", "-", "--", "?"}
+
+
 def _field(row: dict, name: str) -> str | None:
     for key in FIELDS[name]:
         value = row.get(key)
-        if isinstance(value, str) and value.strip():
+        if isinstance(value, str) and value.strip() and value.strip().casefold() not in _PLACEHOLDERS:
             return value
     return None
 
@@ -87,22 +91,103 @@ def read_pairs(path: Path) -> tuple[list[QAPair], list[str]]:
     return pairs, problems
 
 
-def _paragraphs(text: str) -> tuple[Paragraph, ...]:
-    """Paragraphs of an answer field: its non-empty lines, offsets into the field's text."""
+# Another voice inside an answer field (the source runs a press conference's exchanges together): the journalist
+# who asked, again ("Follow-up: …", "Journalist: Yes."); an outlet ("RT: …"); someone unnamed ("Q: …", a question
+# "raised after the press conference"); the spokesperson again ("A: …"); or a "***" break before something said
+# apart from the question.
+_VOICE = re.compile(
+    r"(?:^|(?<=[.?!。？！”\"’)*])|(?<=[.?!。？！”\"’)*]\s))\s*"
+    r"(?:(?P<official>A)|"
+    r"(?P<again>Follow-up(?: question)?|Journalist|Reporter|The journalist (?:clarified|said|asked))|"
+    r"(?P<outlet>RT|AFP|CCTV|CNN|BBC|NHK|TASS|EFE)|(?P<unnamed>Q|The following questions? (?:was|were) raised "
+    r"after the press conference))\s?[:：]\s*|\s*\*{3,}\s*"
+)
+_SENTENCE = re.compile(r"[^.?!。？！]*[.?!。？！]+[”\"’)]*\s*|[^.?!。？！]+$")
+
+
+@dataclass(frozen=True)
+class _Voice:
+    """A stretch of an answer field said by one side: the official, or a journalist (with the outlet, if known)."""
+
+    start: int
+    end: int
+    journalist: bool = False
+    outlet: str | None = None
+    apart: bool = False  # the official after a "***" break: not a reply to the question before it
+
+
+def _voices(text: str, asked_by: str | None) -> list[_Voice]:
+    """The answer field cut where another voice speaks; a journalist's stretch with no "A:" after it ends with its
+    run of question sentences, and the question sentences just before an "A:" are a journalist's."""
+    cuts = [_Voice(0, 0)]  # each a voice's start: (label start, words start) as (start, end)
+    for m in _VOICE.finditer(text):
+        if not text[m.start():m.end()].strip():
+            continue
+        journalist = not (m.group("official") or m.group(0).strip().startswith("*"))
+        outlet = asked_by if m.group("again") else m.group("outlet")
+        cuts.append(_Voice(m.start(), m.end(), journalist, outlet, apart=m.group(0).strip().startswith("*")))
+    if len(cuts) > 1 and cuts[1].start == 0:
+        cuts.pop(0)  # the field opens with a label ("A:The Chinese Government …")
+    voices: list[_Voice] = []
+    apart = False
+    for cut, following in zip(cuts, [*cuts[1:], None], strict=True):
+        start, end = cut.end, following.start if following else len(text)
+        apart = (apart or cut.apart) and not cut.journalist
+        answered = following is not None and not following.journalist and not following.apart  # an "A:" follows
+        if cut.journalist and not answered:
+            split = _after_questions(text, start, end)
+            voices += [replace(cut, start=start, end=split), _Voice(split, end, apart=apart)]
+        elif not cut.journalist and answered:
+            split = _before_questions(text, start, end)
+            voices += [_Voice(start, split, apart=apart), _Voice(split, end, journalist=True)]
+        else:
+            voices.append(replace(cut, start=start, end=end, apart=apart))
+    return [v for v in voices if text[v.start:v.end].strip(" \n*")]
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [(start + m.start(), start + m.end()) for m in _SENTENCE.finditer(text[start:end]) if m.group().strip()]
+
+
+def _after_questions(text: str, start: int, end: int) -> int:
+    """Where the first run of question sentences in ``text[start:end]`` ends (``end`` if none)."""
+    seen = False
+    for s, e in _sentences(text, start, end):
+        asks = text[s:e].rstrip(" ”\"’)").endswith(("?", "？"))
+        if seen and not asks:
+            return s
+        seen = seen or asks
+    return end
+
+
+def _before_questions(text: str, start: int, end: int) -> int:
+    """Where the closing run of question sentences of ``text[start:end]`` starts (``end`` if none)."""
+    split = end
+    for s, e in reversed(_sentences(text, start, end)):
+        if not text[s:e].rstrip(" ”\"’)").endswith(("?", "？")):
+            break
+        split = s
+    return split if split > start else end
+
+
+def _paragraphs(text: str, start: int = 0, end: int | None = None) -> tuple[Paragraph, ...]:
+    """Paragraphs of ``text[start:end]`` (an answer field): its non-empty lines, offsets into the field's text."""
     out = []
-    for m in re.finditer(r"[^\n]+", text):
-        stripped = m.group().strip()
+    for m in re.finditer(r"[^\n]+", text[start:end]):
+        stripped = m.group().strip(" \t\r*")
         if stripped:
-            start = m.start() + m.group().index(stripped)
-            out.append(Paragraph(stripped, start, start + len(stripped)))
+            at = start + m.start() + m.group().index(stripped)
+            out.append(Paragraph(stripped, at, at + len(stripped)))
     return tuple(out)
 
 
-def conferences_from_pairs(pairs: list[QAPair], path: Path) -> list[Conference]:
+def conferences_from_pairs(pairs: list[QAPair], path: Path, *, voices: bool = False) -> list[Conference]:
     """One Conference per source page (link): each pair a journalist's question and an official's answer.
 
     Offsets of answer paragraphs refer to the ``answer`` field of the pair's line, so every returned
-    paragraph is verbatim from the file.
+    paragraph is verbatim from the file. With ``voices`` (as ingest reads a file), the journalist's words that
+    the source runs into an answer ("RT: …", "Follow-up: … A: …") are questions of their own, never the
+    official's answer; without it (`bench quality`, whose gold is the whole field) an answer is its whole field.
     """
     grouped: dict[str, list[QAPair]] = {}
     for pair in pairs:
@@ -113,8 +198,24 @@ def conferences_from_pairs(pairs: list[QAPair], path: Path) -> list[Conference]:
         for pair in group:
             turns.append(Turn(speaker=pair.asked_by or "Journalist", role=Role.JOURNALIST, kind=Kind.QUESTION,
                               paragraphs=_paragraphs(pair.question), outlet=pair.asked_by))
-            turns.append(Turn(speaker=pair.speaker, role=Role.OFFICIAL, kind=Kind.ANSWER,
-                              paragraphs=_paragraphs(pair.answer), replies_to=len(turns) - 1))
+            if not voices:
+                turns.append(Turn(speaker=pair.speaker, role=Role.OFFICIAL, kind=Kind.ANSWER,
+                                  paragraphs=_paragraphs(pair.answer), replies_to=len(turns) - 1))
+                continue
+            question: int | None = len(turns) - 1
+            for voice in _voices(pair.answer, pair.asked_by):
+                paragraphs = _paragraphs(pair.answer, voice.start, voice.end)
+                if voice.journalist:
+                    if re.search(r"[?？]", pair.answer[voice.start:voice.end]):  # not "Journalist: Yes."
+                        question = len(turns)
+                    turns.append(Turn(speaker=voice.outlet or "Journalist", role=Role.JOURNALIST,
+                                      kind=Kind.QUESTION, paragraphs=paragraphs, outlet=voice.outlet))
+                elif voice.apart:
+                    turns.append(Turn(speaker=pair.speaker, role=Role.OFFICIAL, kind=Kind.STATEMENT,
+                                      paragraphs=paragraphs))
+                else:
+                    turns.append(Turn(speaker=pair.speaker, role=Role.OFFICIAL, kind=Kind.ANSWER,
+                                      paragraphs=paragraphs, replies_to=question))
         day = group[0].day
         title = group[0].title or (f"Regular press conference, {day.isoformat()}" if day else "Press conference")
         # A conference's id comes from its source: a pair without a link is sourced at its line (file#line),
@@ -130,4 +231,4 @@ def conferences_from_pairs(pairs: list[QAPair], path: Path) -> list[Conference]:
 def read_qa(path: Path) -> tuple[list[Conference], list[str]]:
     """Conferences from a Q&A JSONL file, and the lines that were skipped (one sentence each)."""
     pairs, problems = read_pairs(path)
-    return conferences_from_pairs(pairs, path), problems
+    return conferences_from_pairs(pairs, path, voices=True), problems

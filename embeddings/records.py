@@ -14,6 +14,7 @@ class Role(StrEnum):
     JOURNALIST = "journalist"
     OFFICIAL = "official"
     MODERATOR = "moderator"
+    INTERPRETER = "interpreter"  # an interpreter's note: never an official's words
 
 
 class Kind(StrEnum):

@@ -469,8 +469,9 @@ class Store:
         """FAISS rows (int64, ascending) of the keys of answers that ``where`` admits."""
         clauses, args = [], []
         if where.speaker:
-            clauses.append("instr(lower(t.speaker), lower(?)) > 0")
-            args.append(where.speaker.strip())
+            # Whole words of the name: "Li" finds Li Ming, not Liu Liehong or Chen Lili.
+            clauses.append("instr(' ' || lower(t.speaker) || ' ', ' ' || lower(?) || ' ') > 0")
+            args.append(" ".join(where.speaker.split()))
         if where.conference:
             clauses.append("(instr(lower(c.title), lower(?)) > 0 OR c.id = ?)")
             args += [where.conference.strip(), where.conference.strip()]

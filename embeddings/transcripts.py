@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -18,11 +19,16 @@ TRANSCRIPT_SUFFIXES = (".txt", ".md")
 # --- line shapes -------------------------------------------------------------------------------
 
 _STRIP = " \t\r\n\f\v\u00a0\u3000\u200b\ufeff"
-_SPEAKER_LINE = re.compile(r"^(?P<name>[^:：]{1,80}?)\s*[:：]$")
+_SPEAKER_LINE = re.compile(r"^(?P<name>[^:：]{1,160}?)\s*[:：]$")
 # Lower-case words allowed inside a speaker's or outlet's name ("Voice of America", "The Paper").
 _NAME_PARTICLES = {"of", "the", "and", "for", "on", "in", "de", "la", "du", "da", "van", "von", "&", "-"}
 _NAV_LINE = re.compile(r"^[<>‹›«»\s\d…．.|]*$")
-_CAPTION = re.compile(r"^(\[[^\]]*\]|\((photo|image|video|file photo)[^)]*\)|(photo|image|video)s?)$", re.I)
+# Captions, and notes by the interpreter or editor in brackets: not what anyone said.
+_CAPTION = re.compile(
+    r"^(\[[^\]]*\]|\((photo|image|video|file photo|interpreter|translator|translation|editor)[^)]*\)|"
+    r"(photo|image|video)s?)$",
+    re.I,
+)
 _TRAILER = re.compile(
     r"^(more from\b|related (news|stories|articles|reading)\b|editors?\s*[:：]|responsible editor|"
     r"copyright\b|©|share( to| this)?\s*[:：]?$|print$|close$|back to top$)",
@@ -44,6 +50,28 @@ _META_KEYS = {
     "location": "venue",
 }
 _HONORIFIC = r"(?:Mr|Ms|Mrs|Miss|Madam|Dr|Prof|Professor)\.?"
+# Words of an official's title: "Gu Jun, vice mayor of Shanghai:" is a speaker line, "First, as planned:" is not.
+_TITLE_WORDS = re.compile(
+    r"\b(minister|ministry|mayor|governor|director|head|spokes(?:person|man|woman)|chair(?:person|man|woman)?|"
+    r"president|commissioner|secretary|deputy|vice|chief|ambassador|administrator|official|officer|moderator|"
+    r"host|general|member|leader|dean|professor|researcher|expert|party|bureau|department|office|administration|"
+    r"commission|council|committee|government|municipal|provincial)\b",
+    re.I,
+)
+# A role written before a name in a speaker label ("Chairperson Xi Yanchun:", "Vice Mayor Gu Jun:").
+_ROLE_PREFIX = re.compile(
+    r"^(?P<role>(?:(?:executive |first )?(?:vice|deputy) )?(?:chair(?:person|man|woman)?|moderator|host|"
+    r"spokes(?:person|man|woman)|mayor|minister|governor|director(?:[- ]general)?|commissioner|president|"
+    r"ambassador))\s+(?=[A-Z])",
+    re.I,
+)
+_CHAIR_ROLE = re.compile(r"chair|moderator|host", re.I)
+# Labels that name no one: the journalist who asked last asks again; an interpreter speaks for no official.
+_FOLLOW_UP = re.compile(r"(?:a )?follow[- ]?up(?: question)?|(?:another|one more|a further|further) question", re.I)
+# "Q:" / "A:" transcripts: the hand-off names who answers ("Q:" followed by "Jiefang Daily: …" is that outlet).
+_ASKER = re.compile(r"q|question|questioner|reporter|journalist", re.I)
+_ANSWERER = re.compile(r"a|answer", re.I)
+_INTERPRETER = re.compile(r"(?:the )?(?:interpreter|translator)(?:'s note)?|(?:interpreter|translator) note", re.I)
 _SPEAKER_ENTRY = re.compile(rf"^(?:{_HONORIFIC}\s+)?(?P<name>[^,，;；]{{2,60}}?)\s*[,，]\s*(?P<title>.+?)[;；.]?$")
 
 # --- what a turn says ----------------------------------------------------------------------------
@@ -61,6 +89,9 @@ _THANKS = re.compile(
     r"( very much)?)[.!]?$",
     re.I,
 )
+# Thanks to someone named: "Thank you, Southern Metropolis Daily." (case-sensitive: only names follow).
+_THANKS_NAMED = re.compile(r"(?:[Tt]hank you|[Tt]hanks)(?: very much)?,? (?:to )?(?:the )?"
+                           r"(?:[A-Z][\w'’.\-]*|of|the|and|for)(?: (?:[A-Z][\w'’.\-]*|of|the|and|for)){0,6}[.!]?")
 _HANDOFF = re.compile(
     r"\bquestions? (goes|go|is|are|will go|is directed|are directed) (to|for)\b|"
     r"\b(i|we)('d| would| will|'ll)? (like to |now )?(invite|ask|give the floor to|pass|hand|turn)\b"
@@ -71,7 +102,15 @@ _HANDOFF = re.compile(
     r"\bwill (answer|take|respond to|address|reply to) (this|that|your|the|these)\b|"
     r"\b(please go ahead|over to you|the floor is yours|please answer)\b|"
     r"\b(let|have) (mr|ms|mrs|dr|my colleague|him|her)\b.*\b(answer|respond|take|reply)\b|"
-    r"^(mr|ms|mrs|dr)\.? [\w\- ]{1,30}, (please|go ahead)\b",
+    r"^(mr|ms|mrs|dr)\.? [\w\- ]{1,30}, (please|go ahead)\b|"
+    # "Over to Mr. Gu.", "I will leave this one to Vice Mayor Gu.", "Please, Mr. Gu.", "Thank you. Mr. Gu Jun.",
+    # "Mr. Gu, would you like to answer?", "Let us hear from Mr. Gu.": an official's hand-off was returned as an answer.
+    r"^over to\b|\b(leave|give|pass|refer|direct) (this|that|it|the|these|those)( one| question| questions)? to\b|"
+    r"\b(this|that) one (is|goes) (for|to)\b|\b(let us|let's) (now )?hear from\b|"
+    r"\b(would|could|will|can) you (like to |please )?(answer|take|respond|reply|address)\b|"
+    r"\b(better|best) placed to (answer|respond|address|take)\b|\bwill brief you\b|"
+    r"^please,? (mr|ms|mrs|dr|madam|professor|director|minister|vice)\b|"
+    r"^(mr|ms|mrs|dr|madam)\.? [\w\-]+( [\w\-]+)?[.!]?$",
     re.I,
 )
 _CHAIR = re.compile(
@@ -89,6 +128,15 @@ _MEDIA = re.compile(
     r"xinhua|reuters|bloomberg|phoenix|bauhinia|caixin|yicai|the paper|ifeng|sputnik|yonhap|kyodo|"
     r"al jazeera|ria novosti|associated press|global times|china\.org\.cn|people's daily)\b",
     re.I,
+)
+# A journalist's label that names the outlet: "Reporter from China Daily", "CCTV reporter", "Journalist (Reuters)".
+_JOURNALIST_LABEL = re.compile(
+    r"(?:(?i:a|the) )?(?i:reporter|journalist|correspondent)s? (?i:from|with|of|at) (?P<after>[A-Z].*)|"
+    r"(?!(?i:our|your|their|the|a|this|that) )(?P<before>[A-Z].*?) (?i:reporter|journalist|correspondent)|"
+    r"(?i:reporter|journalist|correspondent) ?[(（](?P<inside>[A-Z][^()（）]*)[)）]|"
+    # "China Daily reporter Li Hua", "Reporter Li Hua": the outlet (if any) and the journalist's own name
+    r"(?:(?!(?i:our|your|their|the|a|this|that) )(?P<named>[A-Z].*?) )?(?i:reporter|journalist|correspondent) "
+    r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){0,2}"
 )
 _ADDRESSED = re.compile(
     rf"\b(?:{_HONORIFIC}|Minister|Governor|Mayor|Director|Commissioner|Chairman|Chairwoman|Spokesperson)\s+"
@@ -310,6 +358,22 @@ def speaker_name(line: str) -> str | None:
     if not m:
         return None
     name = " ".join(m.group("name").split())
+    if _FOLLOW_UP.fullmatch(name) or _INTERPRETER.fullmatch(name):
+        return name
+    m = _JOURNALIST_LABEL.fullmatch(name)
+    if m:
+        outlet = m.group("after") or m.group("before") or m.group("inside") or m.group("named")
+        return name if outlet is None or speaker_name(outlet + ":") == outlet else None
+    head, comma, title = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
+    if comma:  # "Gu Jun, vice mayor of Shanghai:" or "Li Hua, China Daily:": a person's name, then a title or outlet
+        bare = re.sub(rf"^{_HONORIFIC}\s+", "", head)
+        if not re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", bare):
+            return None
+        if _TITLE_WORDS.search(title) and not re.search(r"[.?!;\"“”。？！]", title):
+            return name
+        return name if _MEDIA.search(title) and speaker_name(title + ":") == title else None
+    if len(name) > 80:
+        return None
     if re.search(r"[.?!;,\"“”。？！，]", re.sub(rf"^{_HONORIFIC}\s+|\b[A-Z]\.", "", name)):
         return None
     if re.fullmatch(r"[\u3400-\u9fff·]{1,12}", name):
@@ -423,13 +487,56 @@ def _header_entry(header: _Header, key: str, value: str) -> None:
         header.held = header.held or _parse_date(value)
 
 
+_INLINE = re.compile(r"^(?P<label>[^:：]{1,80}?)\s*[:：][ \t\u00a0\u3000]+(?P<said>\S.*)$")
+
+
+def _split_inline(lines: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Lines with the speaker's name in front ("Mao Ning: Thank you…") as a speaker line and the words after it.
+
+    A name in front is taken only when it cannot be prose: it opens two or more lines, names an outlet, stands
+    alone as a speaker line elsewhere, or is named in a hand-off. Without this the line joined the turn before:
+    a journalist's question read as the previous official's answer.
+    """
+    found: dict[int, tuple[str, re.Match[str]]] = {}
+    for i, (_, _, line) in enumerate(lines):
+        m = _INLINE.match(line)
+        name = speaker_name(m.group("label") + ":") if m else None
+        if m and name and not _meta_key(name) and not _TRAILER.match(line):
+            found[i] = (name, m)
+    if not found:
+        return lines
+    # People named alone on a speaker line ("Chairperson Xi Yanchun:") or in a "Speakers:" entry ("Ms. Xi Yanchun,
+    # spokesperson of the SCIO").
+    alone = {_name_key(_label_name(name)[0]) for _, _, line in lines if (name := speaker_name(line))}
+    alone |= {_name_key(name) for _, _, line in lines if _SPEAKER_ENTRY.match(line)
+              and re.fullmatch(r"[A-Z][\w'\-]*(?: [A-Z][\w'\-]*){1,3}", name := _split_entry(line)[0])}
+    addressed = {m.group("name") for _, _, line in lines if is_handoff(line) for m in _ADDRESSED.finditer(line)}
+    opens = Counter(name.casefold() for name, _ in found.values())
+
+    def is_speaker(name: str) -> bool:
+        return (opens[name.casefold()] > 1 or _name_key(_label_name(name)[0]) in alone
+                or bool(_MEDIA.search(name))
+                or _is_outlet(name) or bool(re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
+                or any(_same_person(_label_name(name)[0], a) for a in addressed))
+
+    out: list[tuple[int, int, str]] = []
+    for i, (start, end, line) in enumerate(lines):
+        name, m = found.get(i, ("", None))
+        if m is None or not is_speaker(name):
+            out.append((start, end, line))
+            continue
+        out.append((start + m.start("label"), start + m.end("label"), m.group("label") + ":"))
+        out.append((start + m.start("said"), end, m.group("said")))
+    return out
+
+
 def _split_page(text: str, page: int, skip: int, body: int | None = None) -> tuple[_Header, list[_RawTurn]]:
     """Split one page into its header and raw turns (speaker + verbatim paragraphs).
 
     ``body`` (known for HTML pages) is where the article starts: text there before the first speaker line
     continues the previous page's last turn, unless it is a "Speakers:"/"Date:" block of the header.
     """
-    lines = list(_lines(text, skip))
+    lines = _split_inline(list(_lines(text, skip)))
     body_at = len(lines)
     for i, (_, _, line) in enumerate(lines):
         name = speaker_name(line)
@@ -509,19 +616,22 @@ def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, 
                 raw.append(turn)
     raw = [t for t in raw if t.paragraphs]
     where = pages[0][1].source if pages else "input"
+    declared = {**{k: v for h in headers for k, v in h.speakers.items()}, **meta.speakers}
+    declared_chair = [*meta.chair, *(c for h in headers for c in h.chair)]
+    raw, hinted, hinted_chair = _one_name_per_person(raw, [*declared, *declared_chair])
     if not raw:
         raise TranscriptError(
             f"{where} has no speaker lines (a name alone on a line ending in ':', such as 'Gu Jun:'); "
             "it does not look like a press-conference transcript."
         )
     first = next((h for h in headers if h.title), _Header())
-    speakers = {**{k: v for h in headers for k, v in h.speakers.items()}, **meta.speakers}
-    chair = [*meta.chair, *(c for h in headers for c in h.chair)]
+    speakers = declared
+    chair = [*declared_chair, *hinted_chair]
     published = meta.published or next((h.published for h in headers if h.published), None)
     held = meta.held or next((h.held for h in headers if h.held), None)
     if held is None and published is not None:
         held = next((d for d in (_held_date(h.summary or "", published) for h in headers) if d), None)
-    turns = _assemble(raw, speakers, chair, meta.journalists)
+    turns = _assemble(raw, {**hinted, **speakers}, chair, meta.journalists)
     return Conference(
         title=meta.title or first.title or Path(where).stem,
         pages=tuple(page for _, page in pages),
@@ -532,6 +642,76 @@ def parse_pages(pages: Iterable[tuple[str, Page]], meta: Meta | None = None, *, 
         summary=first.summary,
         speakers=speakers,
     )
+
+
+# --- who is speaking -----------------------------------------------------------------------------
+
+
+def _label_name(label: str) -> tuple[str, str | None]:
+    """The person's name in a speaker label, and the role or title written around it (or None).
+
+    ``Mr. Gu Jun``, ``Vice Mayor Gu Jun``, ``Gu Jun (Vice Mayor)`` and ``Gu Jun, vice mayor of Shanghai`` all
+    name Gu Jun. A bare role (``Chairperson``) or an acronym in brackets (``China Media Group (CMG)``) stays.
+    """
+    name, title = " ".join(label.split()), None
+    if _is_outlet(name):
+        return name, None  # a journalist: the whole label names the outlet (see _outlet)
+    head, comma, rest = re.split(r"\s*([,，])\s*", name, maxsplit=1) if re.search("[,，]", name) else (name, "", "")
+    if comma:
+        name, title = head, rest
+    m = re.fullmatch(r"(?P<name>.+?)\s*[(（](?P<inner>[^()（）]+)[)）]", name)
+    if m and not re.fullmatch(r"[A-Z0-9&\-]{2,8}", m.group("inner")):
+        name, title = m.group("name"), title or m.group("inner")
+    name = re.sub(rf"^{_HONORIFIC}\s+", "", name)
+    m = _ROLE_PREFIX.match(name)
+    if m:
+        name, title = name[m.end():], title or m.group("role")
+    return name, title
+
+
+def _name_key(name: str) -> tuple[str, ...]:
+    """Names compare by their words, in any order and case: "GU JUN", "Jun Gu" and "Gu Jun" are one person."""
+    return tuple(sorted(name.replace("-", " ").casefold().split()))
+
+
+def _one_name_per_person(raw: Sequence[_RawTurn], declared: Sequence[str]
+                         ) -> tuple[list[_RawTurn], dict[str, str], list[str]]:
+    """Give each person one name across the turns, and merge the turns that then follow on from the same person.
+
+    A label's name is spelled as declared ("Speakers:", "Chairperson:", metadata), else as the first bare label
+    with the same words. Returns the turns, titles written in labels (name -> title) and names labelled as chairs.
+    """
+    spelling: dict[tuple[str, ...], str] = {}
+    for name in declared:
+        spelling.setdefault(_name_key(re.sub(rf"^{_HONORIFIC}\s+", "", name)), name)
+    labels = list(dict.fromkeys(t.speaker for t in raw if t.speaker))
+    parts = {label: _label_name(label) for label in labels}
+    for label in sorted(labels, key=lambda label: parts[label][0] != label):  # bare labels spell first
+        spelling.setdefault(_name_key(parts[label][0]), parts[label][0])
+    # "Mr. Gu:" is Gu Jun when he is the only person of that family name here.
+    full = {n for n in spelling.values() if len(n.split()) > 1}
+    for label in labels:
+        name = parts[label][0]
+        if name != label and len(name.split()) == 1:
+            same = [n for n in full if name.casefold() in (n.split()[0].casefold(), n.split()[-1].casefold())]
+            if len(same) == 1:
+                spelling[_name_key(name)] = same[0]
+    titles: dict[str, str] = {}
+    chair: list[str] = []
+    turns: list[_RawTurn] = []
+    for turn in raw:
+        assert turn.speaker is not None
+        name, title = parts[turn.speaker]
+        name = spelling[_name_key(name)]
+        if title and _CHAIR_ROLE.search(title) and len(title.split()) <= 2:
+            chair.append(name)
+        elif title and _TITLE_WORDS.search(title):  # not "(follow-up)"
+            titles.setdefault(name, title)
+        if turns and turns[-1].speaker == name:
+            turns[-1].paragraphs.extend(turn.paragraphs)
+        else:
+            turns.append(_RawTurn(name, list(turn.paragraphs)))
+    return turns, titles, chair
 
 
 # --- roles and kinds -----------------------------------------------------------------------------
@@ -546,14 +726,17 @@ def is_handoff(text: str) -> bool:
     if len(text) > 400:
         return False
     sentences = _sentences(text)
-    kinds = ["thanks" if _THANKS.match(s) else "handoff" if _HANDOFF.search(s) else "other" for s in sentences]
+    kinds = ["thanks" if _THANKS.match(s) or _THANKS_NAMED.fullmatch(s) else "handoff" if _HANDOFF.search(s)
+             else "other" for s in sentences]
     return "handoff" in kinds and "other" not in kinds
 
 
 def _is_remarks(text: str) -> bool:
-    """Only thanks and chairing phrases ("Now the floor is open", "That concludes …")."""
+    """Only thanks, chairing phrases ("Now the floor is open", "That concludes …") and calls on someone ("Ms. Li
+    from China Daily, please.")."""
     sentences = _sentences(text)
-    return all(_THANKS.match(s) or (_CHAIR.search(s) and len(s) < 300) for s in sentences)
+    return all(_THANKS.match(s) or _THANKS_NAMED.fullmatch(s) or (_CHAIR.search(s) and len(s) < 300)
+               or _HANDOFF.search(s) for s in sentences)
 
 
 def _same_person(name: str, addressed: str) -> bool:
@@ -572,21 +755,40 @@ def _roles(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence[st
     texts = {n: [t for t in raw if t.speaker == n] for n in names}
     roles: dict[str, Role] = {}
     addressed = {m.group("name") for t in raw if is_handoff(_text(t)) for m in _ADDRESSED.finditer(_text(t))}
+    asking = {name for name in names if _asks(name, journalists)}  # journalists by their label alone
+    # Who speaks only right after a journalist replies: an official's rhetorical "?" does not make a question.
+    replying = {name for name in names
+                if all(i > 0 and raw[i - 1].speaker in asking for i, t in enumerate(raw) if t.speaker == name)}
     for name in names:
         joined = [_text(t) for t in texts[name]]
-        if _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
+        if _INTERPRETER.fullmatch(name):
+            roles[name] = Role.INTERPRETER
+        elif _FOLLOW_UP.fullmatch(name) or _ASKER.fullmatch(name):
+            roles[name] = Role.JOURNALIST
+        elif _find(chair, name) or name.casefold() in {"chairperson", "chair", "moderator", "host"}:
             roles[name] = Role.MODERATOR
-        elif _find(speakers, name) or any(_same_person(name, a) for a in addressed):
+        elif _find(speakers, name):
             roles[name] = Role.OFFICIAL
-        elif _find(journalists, name) or _MEDIA.search(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name):
+        elif name in asking and not re.fullmatch(r"[A-Z]{2,6}(-\d)?", name):
+            roles[name] = Role.JOURNALIST  # before a hand-off's name: "Ms. Li from China Daily, please." asks Li Hua
+        elif any(_same_person(name, a) for a in addressed):
+            roles[name] = Role.OFFICIAL
+        elif name in asking:
             roles[name] = Role.JOURNALIST
         elif any(_CHAIR.search(t) for t in joined) and all(_is_remarks(t) or is_handoff(t) for t in joined):
             roles[name] = Role.MODERATOR
-        elif all("?" in t or "？" in t for t in joined) and not any(is_handoff(t) for t in joined):
+        elif all("?" in t or "？" in t for t in joined) and not any(is_handoff(t) for t in joined) \
+                and name not in replying:
             roles[name] = Role.JOURNALIST
         else:
             roles[name] = Role.OFFICIAL
     return roles
+
+
+def _asks(name: str, journalists: Sequence[str]) -> bool:
+    """A label that says a journalist is speaking: a declared journalist, an outlet, "Reporter Li Hua", "Q:"."""
+    return bool(_FOLLOW_UP.fullmatch(name) or _ASKER.fullmatch(name) or _find(journalists, name)
+                or _MEDIA.search(name) or _JOURNALIST_LABEL.fullmatch(name) or re.fullmatch(r"[A-Z]{2,6}(-\d)?", name))
 
 
 def _text(turn: _RawTurn) -> str:
@@ -602,21 +804,57 @@ def _assemble(raw: Sequence[_RawTurn], speakers: dict[str, str], chair: Sequence
         assert turn.speaker is not None
         role, text = roles[turn.speaker], _text(turn)
         base = Turn(speaker=turn.speaker, role=role, kind=Kind.REMARKS, paragraphs=tuple(turn.paragraphs))
-        if role is Role.JOURNALIST:
+        if role is Role.JOURNALIST and _FOLLOW_UP.fullmatch(turn.speaker) and question is not None:
+            asker = turns[question]  # "Follow-up:" is the last journalist asking again, not someone new
             question = len(turns)
-            turns.append(replace(base, kind=Kind.QUESTION, outlet=_outlet(turn.speaker)))
+            turns.append(replace(base, speaker=asker.speaker, kind=Kind.QUESTION, outlet=asker.outlet))
+        elif role is Role.JOURNALIST:
+            question = len(turns)
+            outlet = None if _ASKER.fullmatch(turn.speaker) else _outlet(turn.speaker)  # "Q:" names no outlet
+            turns.append(replace(base, kind=Kind.QUESTION, outlet=outlet))
+        elif role is Role.INTERPRETER:
+            turns.append(base)
         elif is_handoff(text):
             turns.append(replace(base, kind=Kind.HANDOFF, replies_to=question))
         elif role is Role.MODERATOR or _is_remarks(text):
             turns.append(base)
         else:
-            title = next((t for n, t in speakers.items() if n.casefold() == turn.speaker.casefold()), None)
+            speaker = turn.speaker
+            if _ANSWERER.fullmatch(speaker) and question is not None:
+                speaker = _handed_to(turns, question, speakers) or speaker
+            title = next((t for n, t in speakers.items() if n.casefold() == speaker.casefold()), None)
             kind = Kind.ANSWER if question is not None or turn.paragraphs[0].page > 1 else Kind.STATEMENT
-            turns.append(replace(base, kind=kind, replies_to=question, title=title or None))
+            turns.append(replace(base, speaker=speaker, kind=kind, replies_to=question, title=title or None))
     return turns
 
 
-def _outlet(speaker: str) -> str:
-    m = re.fullmatch(r"(?:(?:a |the )?(?:reporter|journalist|correspondent) (?:from|with|of) )?(.+?)"
-                     r"(?: (?:reporter|journalist|correspondent))?", speaker, re.I)
-    return m.group(1) if m else speaker
+def _handed_to(turns: Sequence[Turn], question: int, speakers: dict[str, str]) -> str | None:
+    """The one official the hand-offs of ``question`` name ("This question goes to Mr. Wu Xiaohua."), if one."""
+    named = {m.group("name") for t in turns[question:] if t.kind is Kind.HANDOFF and t.replies_to == question
+             for m in _ADDRESSED.finditer(t.text)}
+    if len(named) != 1:
+        return None  # none, or a question split between officials: which "A:" is whose is not said
+    name = named.pop()
+    declared = next((n for n in speakers if _same_person(n, name)), None)
+    return declared or (name if len(name.split()) > 1 else None)
+
+
+def _is_outlet(label: str) -> bool:
+    """A journalist's label that names an outlet after a name or a word ("Li Hua, China Daily", "Journalist
+    (Reuters)"), not an official's title ("Gu Jun, vice mayor") or a follow-up ("Phoenix TV (follow-up)")."""
+    if _JOURNALIST_LABEL.fullmatch(label):
+        return True
+    m = re.fullmatch(r"[^,，(（]+(?:[,，]\s*(?P<tail>.+)|\s*[(（](?P<inner>[^()（）]+)[)）])", label)
+    rest = m and (m.group("tail") or m.group("inner"))
+    return bool(rest) and bool(_MEDIA.search(rest)) and not _TITLE_WORDS.search(rest)
+
+
+def _outlet(speaker: str) -> str | None:
+    """The outlet a journalist's label names: "China Daily", "Reporter from China Daily", "Li Hua, China Daily";
+    None for "Reporter Li Hua"."""
+    m = _JOURNALIST_LABEL.fullmatch(speaker)
+    if m:
+        return m.group("after") or m.group("before") or m.group("inside") or m.group("named")
+    if _is_outlet(speaker):
+        return re.split(r"\s*[,，(（]\s*", speaker, maxsplit=1)[1].rstrip(")）")
+    return speaker

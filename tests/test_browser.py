@@ -216,3 +216,18 @@ def test_odd_input_typed_into_the_chat(browser, live_server: Server, served_inde
     finally:
         watch.close()
     assert tree_digest(served_index) == served_digest
+
+
+def test_the_source_is_a_link_and_the_attribution_is_whole(browser, live_server: Server) -> None:
+    """A journalist clicks through to the page quoted: the source is an <a> to exactly that address."""
+    watch = Watch(browser)
+    try:
+        watch.page.goto(live_server.url + "/")
+        reply = squash(ask(watch.page, SEED_QUESTION))
+        assert "— Gu Jun, SCIO press conference on focusing on the 'five centers' initiative" in reply
+        assert "2024-03-28 · Source: http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" \
+            in reply
+        links = watch.page.locator("#chat a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in links
+    finally:
+        watch.close()

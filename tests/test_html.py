@@ -155,3 +155,24 @@ def test_pages_without_a_transcript_get_one_sentence(tmp_path: Path, markup: str
     with pytest.raises(TranscriptError, match=message) as info:
         read_html([path])
     assert "\n" not in str(info.value)
+
+
+def test_speaker_names_in_odd_bold_markup() -> None:
+    # A name bolded by a style, split over two <strong>s, or with the colon after the bold was not a speaker line:
+    # the chair's hand-off and Gu Jun's answer were read as part of Bloomberg's question and never returned.
+    path = DATA / "html_odd" / "content_900777.htm"
+    conference = read_html([path])
+    assert [(t.speaker, t.kind, t.replies_to) for t in conference.turns] == [
+        ("Xing Huina", Kind.REMARKS, None),
+        ("Bloomberg", Kind.QUESTION, None),
+        ("Xing Huina", Kind.HANDOFF, 1),
+        ("Gu Jun", Kind.ANSWER, 1),
+        ("CNBC", Kind.QUESTION, None),
+        ("Li Qun", Kind.ANSWER, 4),
+        ("Reuters", Kind.QUESTION, None),
+        ("Gu Jun", Kind.ANSWER, 6),
+        ("Xing Huina", Kind.REMARKS, None),
+    ]
+    assert conference.turns[3].text == "Thank you. Both terminals will be fully automated by the end of 2025."
+    page, _ = read_page(path)
+    assert all(page.text[p.start : p.end] == p.text for t in conference.turns for p in t.paragraphs)
