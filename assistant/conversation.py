@@ -89,11 +89,15 @@ def _named_speaker(question: str, speakers: Sequence[str]) -> tuple[str | None, 
     m = _SPEAKER_ASK.match(question)
     if not m:
         return None, question
-    name = _HONORIFIC.sub("", m.group("name").strip()).lower()
-    for speaker in speakers:
-        full = speaker.lower()
-        if name == full or (name in full.split() and len(name) > 1):
-            return speaker, m.group("rest").strip(" ?.!")
+    typed = _HONORIFIC.sub("", m.group("name").strip())
+    name = typed.lower()
+    rest = m.group("rest").strip(" ?.!")
+    exact = [speaker for speaker in speakers if speaker.lower() == name]
+    partial = [speaker for speaker in speakers if len(name) > 1 and name in speaker.lower().split()]
+    if exact or len(partial) == 1:
+        return (exact or partial)[0], rest
+    if partial:  # "What did Li say": two officials named Li, so the filter (whole words of a name) keeps both
+        return typed, rest
     return None, question
 
 

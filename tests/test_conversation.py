@@ -49,6 +49,14 @@ def test_the_topic_is_the_last_standalone_question() -> None:
     assert understand("and the timeline for it?", earlier, SPEAKERS).text.startswith("How will Shanghai build")
 
 
+
+def test_a_family_name_two_officials_share_names_neither_alone() -> None:
+    speakers = ["Li Ming", "Gu Jun", "Li Hui"]  # most answers first: Li Ming is not to be picked for "Li"
+    query = understand("What did Mr. Li say about export credit?", [], speakers)
+    assert (query.text, query.speaker) == ("export credit", "Li")  # the filter's whole words keep both Lis
+    assert understand("What did Li Hui say about export credit?", [], speakers).speaker == "Li Hui"
+    assert understand("What did Gu say about ports?", [], speakers).speaker == "Gu Jun"
+
 @pytest.mark.slow
 def test_follow_up_is_searched_with_the_seed_topic(retriever) -> None:
     reply = retriever.ask("and who is responsible for that?", 3, earlier=[SEED_QUESTION])
