@@ -69,7 +69,8 @@ class Hit:
             "title": a.title,
             "kind": a.kind.value,
             "conference": a.conference,
-            "date": a.date.isoformat() if a.date else None,
+            "date": a.date.isoformat() if a.date else None,  # held, else published: the one day to show
+            "held": a.held.isoformat() if a.held else None,  # null: the day it was held is not known
             "published": a.published.isoformat() if a.published else None,
             "source": a.source,
             "asked_by": a.asked_by,

@@ -40,7 +40,8 @@ def test_ask_json_shape(cli_index: Path) -> None:
     top = data["answers"][0]
     assert {"text", "matched", "speaker", "conference", "date", "source", "asked_by", "asked", "score"} <= set(top)
     assert top["speaker"] == "Gu Jun" and top["asked_by"] == "Southern Metropolis Daily"
-    assert top["date"] == "2024-03-28" and top["matched"] in top["text"]
+    assert (top["date"], top["held"], top["published"]) == ("2024-03-28", "2024-03-28", "2024-04-08")
+    assert top["matched"] in top["text"]
 
 
 def test_ask_text_output_and_stdin(cli_index: Path) -> None:
