@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from embeddings.errors import PressroomError
-from embeddings.records import Kind
+from embeddings.records import Kind, Role, Turn
 from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE, SCALE
 
 from .settings import Settings
@@ -170,6 +170,76 @@ def list_(index: Path | None, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
     click.echo(f"{len(rows)} conference(s), {idx.manifest.passages} passages, model {idx.manifest.model}.")
+
+
+@cli.command(short_help="Show a conference's turns as read: who asked, who answered.")
+@click.argument("conference")
+@index_option
+@click.option("--full", is_flag=True, help="Whole paragraphs (default: the first ~200 characters of each).")
+@json_option
+@friendly
+def show(conference: str, index: Path | None, full: bool, as_json: bool) -> None:
+    """Show how a transcript was read: every turn in order, numbered, with its role, speaker and text.
+
+    CONFERENCE is an id from `pressroom list` or part of a title (as --conference matches). Turns marked
+    [ask] are officials' answers and statements, which `pressroom ask` can return; questions, hand-offs,
+    the chair's remarks and interpreters' notes are never returned. --json always holds whole paragraphs.
+
+    \b
+    Example:
+      pressroom show "five centers"
+      pressroom show 3f2a9c1d0b7e4a55 --full --json
+    """
+    from embeddings.index import Index
+
+    settings = Settings.load(index=index)
+    idx = Index.open(settings.index)
+    try:
+        found = idx.store.find(conference)
+    finally:
+        idx.close()
+    if as_json:
+        click.echo(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
+        return
+    click.echo(found.title)
+    click.echo(f"id {found.id}  held {found.held or 'unknown'}  published {found.published or 'unknown'}")
+    for page in found.pages:
+        click.echo(f"page {page.number}: {page.source}")
+    returnable = sum(t.kind.searchable for t in found.turns)
+    click.echo(f"{len(found.turns)} turns; [ask] marks the {returnable} that `pressroom ask` can return, "
+               "[never] those it never returns.\n")
+    for number, turn in enumerate(found.turns, 1):
+        click.echo(_format_turn(number, turn, full))
+
+
+def _format_turn(number: int, turn: Turn, full: bool) -> str:
+    """One turn as `pressroom show` prints it: number, mark, what it does, who, then its paragraphs."""
+    what = _TURN_KINDS.get((turn.kind, turn.role)) or _TURN_KINDS[(turn.kind, None)]
+    if turn.replies_to is not None:
+        what += f" in reply to #{turn.replies_to + 1}"
+    # Role and outlet as parsed, even when the label already says them: that is what an audit checks.
+    who = turn.speaker + (f", {turn.title}" if turn.title else "") + f" [{turn.role.value}"
+    who += f", outlet: {turn.outlet}]" if turn.outlet else "]"
+    lines = [f"#{number} {'[ask]  ' if turn.kind.searchable else '[never]'} {what} — {who}"]
+    for paragraph in turn.paragraphs:
+        text = paragraph.text
+        if not full and len(text) > SHOW_CHARS:
+            text = text[:SHOW_CHARS].rsplit(" ", 1)[0] + " …"
+        lines.extend(textwrap.wrap(text, 92, initial_indent="    ", subsequent_indent="      ") or [""])
+    return "\n".join(lines) + "\n"
+
+
+SHOW_CHARS = 200  # of each paragraph, without --full: enough to see whose words they are
+# What a turn does, as `pressroom show` names it: by kind and role, else by kind alone.
+_TURN_KINDS: dict[tuple[Kind, Role | None], str] = {
+    (Kind.QUESTION, None): "journalist's question",
+    (Kind.ANSWER, None): "official's answer",
+    (Kind.STATEMENT, None): "official's statement",
+    (Kind.HANDOFF, None): "hand-off",
+    (Kind.REMARKS, Role.MODERATOR): "chairperson's remarks",
+    (Kind.REMARKS, Role.INTERPRETER): "interpreter's note",
+    (Kind.REMARKS, None): "remarks",
+}
 
 
 @cli.command(short_help="Take conferences out of the index by id.")

@@ -259,12 +259,12 @@ def _replace(store: Store, conferences: list[Conference], sources: list[tuple[st
     which were added, updated (content differs, not only re-read) or removed (no longer in the sources)."""
     previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
     for conference in conferences:
-        before = store.content(conference.id)
+        before = store.conference(conference.id)
         store.put(conference, sources)
         previous.discard(conference.id)
-        if not before:
+        if before is None:
             report.added.append(conference.title)
-        elif before != store.content(conference.id):
+        elif before != store.conference(conference.id):
             report.updated.append(conference.title)
     for gone in previous:
         title = store.title(gone)

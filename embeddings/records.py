@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 
 class Role(StrEnum):
@@ -107,6 +108,25 @@ class Conference:
             if page.number == number:
                 return page
         raise KeyError(f"conference has no page {number}")
+
+    def to_json(self) -> dict[str, Any]:
+        """The conference as `pressroom show --json` prints it: turns numbered from 1, as the text output numbers
+        them, with whole paragraphs (verbatim: scripts get the text itself, never a shortened one)."""
+        return {
+            "id": self.id, "title": self.title, "date": _iso(self.date), "held": _iso(self.held),
+            "published": _iso(self.published),
+            "sources": [{"page": p.number, "url": p.url, "path": p.path} for p in self.pages],
+            "turns": [{
+                "number": n, "speaker": t.speaker, "title": t.title, "outlet": t.outlet, "role": t.role.value,
+                "kind": t.kind.value, "in_reply_to": None if t.replies_to is None else t.replies_to + 1,
+                "returnable": t.kind.searchable, "page": t.paragraphs[0].page if t.paragraphs else None,
+                "paragraphs": [p.text for p in t.paragraphs],
+            } for n, t in enumerate(self.turns, 1)],
+        }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def stable_id(*parts: str) -> str:

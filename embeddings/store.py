@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .records import Conference, Kind, Paragraph, text_hash
+from .errors import PressroomError
+from .records import Conference, Kind, Page, Paragraph, Role, Turn, text_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (
@@ -230,22 +231,58 @@ class Store:
         row = self.db.execute("SELECT title FROM conferences WHERE id = ?", (conference_id,)).fetchone()
         return row[0] if row else None
 
-    def content(self, conference_id: str) -> list[tuple]:
-        """Everything stored about a conference's content (empty if there is none), to tell an update from a
-        re-read of the same text: its header, pages, turns and paragraphs, in order."""
+    def conference(self, conference_id: str) -> Conference | None:
+        """A conference as stored, read back into the parser's records (None if there is none with that id).
+
+        What the product reads, not what a fresh parse would give: ``pressroom show`` prints it so a user can
+        check who asked and who answered, and ingest compares it before and after a put to tell an update from a
+        re-read of the same text. ``speakers`` is empty: the declared officials are kept only on their turns.
+        """
         head = self.db.execute("SELECT title, held, published, category, summary FROM conferences WHERE id = ?",
-                               (conference_id,)).fetchall()
-        if not head:
-            return []
+                               (conference_id,)).fetchone()
+        if head is None:
+            return None
+        title, held, published, category, summary = head
+        pages = tuple(Page(number, url, path) for number, url, path in self.db.execute(
+            "SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number", (conference_id,)))
+        paragraphs: dict[str, list[Paragraph]] = {}
+        for tid, text, start, end, page in self.db.execute(
+            'SELECT p.turn_id, p.text, p.start, p."end", p.page FROM paragraphs p JOIN turns t ON t.id = p.turn_id '
+            "WHERE t.conference_id = ? ORDER BY p.turn_id, p.seq", (conference_id,)):
+            paragraphs.setdefault(tid, []).append(Paragraph(text, start, end, page))
         rows = self.db.execute(
-            'SELECT t.seq, t.speaker, t.role, t.kind, t.outlet, t.title, t.replies_to, p.text, p.start, p."end", '
-            "p.page FROM turns t LEFT JOIN paragraphs p ON p.turn_id = t.id WHERE t.conference_id = ? "
-            "ORDER BY t.seq, p.seq",
-            (conference_id,),
-        ).fetchall()
-        pages = self.db.execute("SELECT number, url, path FROM pages WHERE conference_id = ? ORDER BY number",
-                                (conference_id,)).fetchall()
-        return [*head, *pages, *rows]
+            "SELECT id, seq, speaker, role, kind, outlet, title, replies_to FROM turns WHERE conference_id = ? "
+            "ORDER BY seq", (conference_id,)).fetchall()
+        position = {tid: i for i, (tid, *_) in enumerate(rows)}  # replies_to is a turn id here, a position there
+        turns = tuple(
+            Turn(speaker=speaker, role=Role(role), kind=Kind(kind), paragraphs=tuple(paragraphs.get(tid, ())),
+                 outlet=outlet, title=turn_title, replies_to=position.get(replies) if replies else None)
+            for tid, _, speaker, role, kind, outlet, turn_title, replies in rows)
+        return Conference(title=title, pages=pages, turns=turns, held=_day(held), published=_day(published),
+                          category=category, summary=summary)
+
+    def find(self, wanted: str) -> Conference:
+        """The one conference ``wanted`` names, as ``--conference`` matches (see AnswerFilter): its exact id, or
+        part of its title, case-insensitively. A title equal to ``wanted`` wins over titles that only contain it,
+        so a whole title always names its conference.
+
+        Raises:
+            PressroomError: none matches, or several do (the sentence lists them, id and title).
+        """
+        wanted = wanted.strip()
+        found = [c for c in self.conferences()
+                 if wanted and (c.id == wanted or wanted.casefold() in c.title.casefold())]
+        exact = [c for c in found if c.id == wanted or c.title.casefold() == wanted.casefold()]
+        found = exact if len(exact) == 1 else found
+        if not found:
+            raise PressroomError(f"No conference has the id or a title containing {wanted!r}; `pressroom list` "
+                                 "shows the indexed conferences.")
+        if len(found) > 1:
+            listed = "; ".join(f"{c.id} ({c.title})" for c in found)
+            raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}; give one of these ids.")
+        conference = self.conference(found[0].id)
+        assert conference is not None  # listed a moment ago, and a published generation never changes
+        return conference
 
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""
