@@ -60,7 +60,7 @@ def test_unknown_setting_is_an_error(cli_index: Path) -> None:
     assert result.returncode == 1 and "Unknown setting PRESSROOM_INDX" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["ingest", "ask", "list", "remove", "serve", "doctor", "tune", "bench",
+@pytest.mark.parametrize("command", ["ingest", "ask", "list", "show", "remove", "serve", "doctor", "tune", "bench",
                                      "bench load", "bench speed", "bench quality"])
 def test_help_has_an_example(command: str) -> None:
     result = run_cli(*command.split(), "--help")
