@@ -212,6 +212,19 @@ def show(conference: str, index: Path | None, full: bool, as_json: bool) -> None
         click.echo(_format_turn(number, turn, full))
 
 
+SHOW_CHARS = 200  # of each paragraph, without --full: enough to see whose words they are
+# What a turn does, as `pressroom show` names it: by kind and role, else by kind alone.
+_TURN_KINDS: dict[tuple[Kind, Role | None], str] = {
+    (Kind.QUESTION, None): "journalist's question",
+    (Kind.ANSWER, None): "official's answer",
+    (Kind.STATEMENT, None): "official's statement",
+    (Kind.HANDOFF, None): "hand-off",
+    (Kind.REMARKS, Role.MODERATOR): "chairperson's remarks",
+    (Kind.REMARKS, Role.INTERPRETER): "interpreter's note",
+    (Kind.REMARKS, None): "remarks",
+}
+
+
 def _format_turn(number: int, turn: Turn, full: bool) -> str:
     """One turn as `pressroom show` prints it: number, mark, what it does, who, then its paragraphs."""
     what = _TURN_KINDS.get((turn.kind, turn.role)) or _TURN_KINDS[(turn.kind, None)]
@@ -227,19 +240,6 @@ def _format_turn(number: int, turn: Turn, full: bool) -> str:
             text = text[:SHOW_CHARS].rsplit(" ", 1)[0] + " …"
         lines.extend(textwrap.wrap(text, 92, initial_indent="    ", subsequent_indent="      ") or [""])
     return "\n".join(lines) + "\n"
-
-
-SHOW_CHARS = 200  # of each paragraph, without --full: enough to see whose words they are
-# What a turn does, as `pressroom show` names it: by kind and role, else by kind alone.
-_TURN_KINDS: dict[tuple[Kind, Role | None], str] = {
-    (Kind.QUESTION, None): "journalist's question",
-    (Kind.ANSWER, None): "official's answer",
-    (Kind.STATEMENT, None): "official's statement",
-    (Kind.HANDOFF, None): "hand-off",
-    (Kind.REMARKS, Role.MODERATOR): "chairperson's remarks",
-    (Kind.REMARKS, Role.INTERPRETER): "interpreter's note",
-    (Kind.REMARKS, None): "remarks",
-}
 
 
 @cli.command(short_help="Take conferences out of the index by id.")

@@ -270,17 +270,18 @@ class Store:
             PressroomError: none matches, or several do (the sentence lists them, id and title).
         """
         wanted = wanted.strip()
-        found = [c for c in self.conferences()
-                 if wanted and (c.id == wanted or wanted.casefold() in c.title.casefold())]
-        exact = [c for c in found if c.id == wanted or c.title.casefold() == wanted.casefold()]
+        found: list[tuple[str, str]] = self.db.execute(  # the clause of positions(), so both match alike
+            "SELECT id, title FROM conferences WHERE ? != '' AND (instr(lower(title), lower(?)) > 0 OR id = ?) "
+            "ORDER BY coalesce(held, published), title", (wanted, wanted, wanted)).fetchall()
+        exact = [row for row in found if row[0] == wanted or row[1].lower() == wanted.lower()]
         found = exact if len(exact) == 1 else found
         if not found:
             raise PressroomError(f"No conference has the id or a title containing {wanted!r}; `pressroom list` "
                                  "shows the indexed conferences.")
         if len(found) > 1:
-            listed = "; ".join(f"{c.id} ({c.title})" for c in found)
+            listed = "; ".join(f"{cid} ({title})" for cid, title in found)
             raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}; give one of these ids.")
-        conference = self.conference(found[0].id)
+        conference = self.conference(found[0][0])
         assert conference is not None  # listed a moment ago, and a published generation never changes
         return conference
 
