@@ -137,3 +137,23 @@ def test_user_transcript_roles(user_index: Path) -> None:
     out = show(user_index, "digital economy")
     assert "#5 [never] interpreter's note — Interpreter [interpreter]" in out
     assert "[never] chairperson's remarks — Xi Yanchun [moderator]" in out
+
+
+def test_a_whole_title_names_its_conference(tmp_path: Path, fake_encoder) -> None:
+    """A title that another title contains still names one conference; part of both is ambiguous (matching only)."""
+    from embeddings.ingest import ingest
+
+    text = (DATA / "no_blank_lines.txt").read_text("utf-8")
+    title = "Press conference on the winter tourism season"
+    assert title in text
+    for name, new_title in (("a.txt", title), ("b.txt", title + " (continued)")):
+        (tmp_path / name).write_text(text.replace(title, new_title), "utf-8")
+    assert ingest([tmp_path / "a.txt", tmp_path / "b.txt"], tmp_path / "index", fake_encoder).ok
+    index = Index.open(tmp_path / "index")
+    try:
+        assert index.store.find(title.upper()).title == title
+        assert index.store.find(title + " (continued)").title == title + " (continued)"
+        with pytest.raises(PressroomError, match="'winter tourism' matches 2 conferences"):
+            index.store.find("winter tourism")
+    finally:
+        index.close()
