@@ -186,6 +186,9 @@ class KeyTable:
         return cls(list(number), number, turn, paragraph, by_turn[: first[-1]], first)
 
 
+SHOWN_MATCHES = 10  # conferences a "matches several" error lists (a word like "press" may match thousands)
+
+
 class Store:
     """A SQLite database of one index generation. Read-only unless opened with ``writable=True``."""
 
@@ -279,8 +282,10 @@ class Store:
             raise PressroomError(f"No conference has the id or a title containing {wanted!r}; `pressroom list` "
                                  "shows the indexed conferences.")
         if len(found) > 1:
-            listed = "; ".join(f"{cid} ({title})" for cid, title in found)
-            raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}; give one of these ids.")
+            listed = "; ".join(f"{cid} ({title})" for cid, title in found[:SHOWN_MATCHES])
+            more = f" and {len(found) - SHOWN_MATCHES} more" if len(found) > SHOWN_MATCHES else ""
+            raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}{more}; give one of these "
+                                 "ids or more of the title.")
         conference = self.conference(found[0][0])
         assert conference is not None  # listed a moment ago, and a published generation never changes
         return conference

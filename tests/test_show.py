@@ -139,7 +139,7 @@ def test_user_transcript_roles(user_index: Path) -> None:
     assert "[never] chairperson's remarks — Xi Yanchun [moderator]" in out
 
 
-def test_a_whole_title_names_its_conference(tmp_path: Path, fake_encoder) -> None:
+def test_a_whole_title_names_its_conference(tmp_path: Path, fake_encoder, monkeypatch) -> None:
     """A title that another title contains still names one conference; part of both is ambiguous (matching only)."""
     from embeddings.ingest import ingest
 
@@ -153,7 +153,12 @@ def test_a_whole_title_names_its_conference(tmp_path: Path, fake_encoder) -> Non
     try:
         assert index.store.find(title.upper()).title == title
         assert index.store.find(title + " (continued)").title == title + " (continued)"
-        with pytest.raises(PressroomError, match="'winter tourism' matches 2 conferences"):
+        with pytest.raises(PressroomError, match="'winter tourism' matches 2 conferences") as caught:
+            index.store.find("winter tourism")
+        assert " more;" not in str(caught.value)
+        monkeypatch.setattr("embeddings.store.SHOWN_MATCHES", 1)  # a word that matches more than are listed
+        with pytest.raises(PressroomError, match=r"matches 2 conferences: \w+ \(Press conference on the winter "
+                           r"tourism season[^;]*\) and 1 more; give one of these ids or more of the title\."):
             index.store.find("winter tourism")
     finally:
         index.close()
