@@ -120,7 +120,10 @@ def _voices(text: str, asked_by: str | None) -> list[_Voice]:
     """The answer field cut where another voice speaks; a journalist's stretch with no "A:" after it ends with its
     run of question sentences, and the question sentences just before an "A:" are a journalist's."""
     cuts = [_Voice(0, 0)]  # each a voice's start: (label start, words start) as (start, end)
-    for m in _VOICE.finditer(text):
+    # Every label ends in a colon, every break is "***": 66 of 2,117 benchmark answers hold either, and the scan
+    # for labels cost the rest 40 µs each (a tenth of what ingest does besides encoding).
+    labelled = ":" in text or "：" in text or "***" in text
+    for m in _VOICE.finditer(text) if labelled else ():
         if not text[m.start():m.end()].strip():
             continue
         journalist = not (m.group("official") or m.group(0).strip().startswith("*"))
