@@ -85,11 +85,15 @@ def _is_follow_up(question: str) -> bool:
 
 
 def _named_speaker(question: str, speakers: Sequence[str]) -> tuple[str | None, str]:
-    """(the canonical name of the official the question asks about, the rest of the question)."""
+    """(the canonical name of the official the question asks about, the rest of the question).
+
+    A name with a title ("Mr. Zhang") that no official in the index carries is returned as typed.
+    """
     m = _SPEAKER_ASK.match(question)
     if not m:
         return None, question
-    typed = _HONORIFIC.sub("", m.group("name").strip())
+    said = m.group("name").strip()
+    typed = _HONORIFIC.sub("", said)
     name = typed.lower()
     rest = m.group("rest").strip(" ?.!")
     exact = [speaker for speaker in speakers if speaker.lower() == name]
@@ -98,6 +102,8 @@ def _named_speaker(question: str, speakers: Sequence[str]) -> tuple[str | None, 
         return (exact or partial)[0], rest
     if partial:  # "What did Li say": two officials named Li, so the filter (whole words of a name) keeps both
         return typed, rest
+    if typed != said and _words(typed):  # "Mr. Zhang", not an official here: searching everyone's answers would
+        return typed, rest  # pass another official's words off as his; his filter finds none, which is the truth
     return None, question
 
 

@@ -27,6 +27,10 @@ SPEAKERS = ["Gu Jun", "Wang Wentao", "Chen Hong", "Li Ming"]
         ("What has Chen Hong said on export credit insurance?", ["ports"], "export credit insurance", "Chen Hong",
          False),
         # Not a known speaker: the question is searched as typed.
+        # A person named with a title but not among the officials: filtered by that name, so nobody else's
+        # answers are passed off as theirs (the filter then finds none).
+        ("What did Mr. Zhang say about exporters?", [], "exporters", "Zhang", False),
+        ("What did Ms. Xing Huina say about foreign trade?", [], "foreign trade", "Xing Huina", False),
         ("What did the minister of finance say about bonds?", [], "What did the minister of finance say about bonds?",
          None, False),
         # A long question that happens to contain "this" stands on its own.
@@ -63,6 +67,12 @@ def test_follow_up_is_searched_with_the_seed_topic(retriever) -> None:
     assert reply.query.follow_up and reply.query.text.startswith(SEED_QUESTION)
     assert reply.hits[0].answer.speaker == "Gu Jun"
     assert reply.to_json()["searched"] == reply.query.text
+
+
+@pytest.mark.slow
+def test_a_titled_name_not_in_the_index_gets_no_one_elses_answers(retriever) -> None:
+    reply = retriever.ask("What did Mr. Zhang say about foreign trade?", 5)
+    assert reply.where.speaker == "Zhang" and reply.hits == []
 
 
 @pytest.mark.slow
