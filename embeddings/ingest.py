@@ -319,6 +319,7 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
     lazy = _LazyEncoder(manifest.model, manifest.dim, manifest.backend)
     with IndexWriter(root, encoder or lazy) as writer, writing(root):
         for cid in dict.fromkeys(chosen):
+            writer.store.forget_source_hashes(cid)
             writer.store.delete(cid)
         stats = writer.commit()
     return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages

@@ -322,6 +322,15 @@ class Store:
         db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
                        [(name, sha, cid) for name, sha in sources])
 
+    def forget_source_hashes(self, conference_id: str) -> None:
+        """Forget the hashes of the sources ``conference_id`` was read from, so the next ingest reads them again.
+
+        For ``pressroom remove``: a Q&A file holds many conferences, and its bytes do not change when one of
+        them is taken out, so its hash alone would keep that conference out for good.
+        """
+        self.db.execute("UPDATE sources SET sha256 = '' WHERE source IN "
+                        "(SELECT source FROM sources WHERE conference_id = ?)", (conference_id,))
+
     def delete(self, conference_id: str) -> bool:
         """Remove a conference and everything read from it; False if there was none with that id.
 

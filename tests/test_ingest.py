@@ -493,3 +493,26 @@ def test_removing_the_latest_saying_shows_the_one_before(tmp_path: Path, fake_en
     shown = shown_after_removing("2025-03-03")
     assert shown.date.isoformat() == "2025-01-10" and shown.also == ()
     assert fake_encoder.texts[encoded:] == ["The Taiwan question is purely  China's internal affair."]  # spaced apart
+
+
+def test_a_removed_conference_of_a_qa_file_comes_back_when_the_file_is_ingested_again(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    """One Q&A file holds several conferences: removing one must not leave the file 'unchanged' for good."""
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps({"question": f"What about topic {n}?", "answer": f"On topic {n} we will act "
+                                        "firmly and keep our word to all partners.", "spokesperson": "Mao Ning",
+                                        "date": f"2024-05-1{n}", "link": f"https://example.org/{n}"})
+                            for n in (1, 2)) + "\n", encoding="utf-8")
+    root = tmp_path / "ix"
+    ingest([qa], root, fake_encoder)
+    index = Index.open(root)
+    infos = index.store.conferences()
+    index.close()
+    assert len(infos) == 2
+    remove(root, [infos[0].id])
+    back = ingest([qa], root, fake_encoder)
+    assert back.added == [infos[0].title] and back.updated == [] and back.unchanged == 0
+    index = Index.open(root)
+    assert {info.id for info in index.store.conferences()} == {info.id for info in infos}
+    index.close()
