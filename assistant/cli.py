@@ -124,8 +124,10 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
     if reply.query.differs_from(reply.question):
         click.echo(f"Searched: {reply.query.text}" + (f"  (answers by {reply.where.speaker})"
                                                        if reply.where.speaker else "") + "\n")
-    if not reply.hits:
-        click.echo("No official answer on this in the indexed transcripts.")
+    if not reply.hits:  # under filters, say which: a mistyped --conference must not read as "nothing said"
+        chosen = ", ".join(f"{name} {value}" for name, value in reply.where.to_json().items() if value)
+        click.echo("No official answer on this in the indexed transcripts"
+                   + (f" among answers with {chosen}." if chosen else "."))
     for rank, hit in enumerate(reply.hits, 1):
         click.echo(_format_hit(rank, hit))
 

@@ -131,8 +131,8 @@ class ConferenceInfo:
 class AnswerFilter:
     """Which answers a search may return: by speaker, conference and date range (all optional).
 
-    ``speaker`` and ``conference`` match case-insensitively anywhere in the speaker's name and in the
-    conference's title (or its exact id); ``since``/``until`` bound the conference date, inclusive.
+    ``speaker`` matches whole words of the speaker's name and ``conference`` anywhere in the conference's title
+    (or its exact id), both case-insensitively; ``since``/``until`` bound the conference date, inclusive.
     """
 
     speaker: str | None = None

@@ -50,6 +50,15 @@ def test_ask_text_output_and_stdin(cli_index: Path) -> None:
     assert "Gu Jun" in result.stdout and "in reply to Southern Metropolis Daily" in result.stdout
 
 
+def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
+    """A typo in --conference must not read as "nothing was said on this": the reply names the filters."""
+    result = run_cli("ask", PARAPHRASE, "--index", str(cli_index), "--conference", "five centres",
+                     "--speaker", "Gu")
+    assert result.returncode == 0, result.stderr
+    assert "No official answer on this in the indexed transcripts among answers with speaker Gu, " \
+           "conference five centres." in result.stdout
+
+
 def test_index_from_environment(cli_index: Path) -> None:
     result = run_cli("list", env={"PRESSROOM_INDEX": str(cli_index)})
     assert result.returncode == 0 and "2 conference(s)" in result.stdout
