@@ -195,13 +195,17 @@ def ingest(
     # A fetcher made here (only when there are URLs to fetch) is closed here; one given is the caller's.
     own_fetcher = Fetcher() if fetcher is None and any(is_url(p) for p in paths) else None
     units, report.rejected = _units(paths, fetcher or own_fetcher)
-    replaced = _live_titles(root) if rebuild else {}  # a rebuild keeps only what ``paths`` bring
+    # A rebuild starts from an empty store, yet reports against the live index it replaces: what was there and
+    # still is was not "added", and the counts add up (before + added - removed = after).
+    live = _open_live(root) if rebuild else None
+    replaced = {info.id: info.title for info in live.store.conferences()} if live else {}
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
-            report.passages_before = store.count_passages()
-            old_keys = {} if rebuild else store.passage_hashes()
+            before = live.store if live else store
+            report.passages_before = before.count_passages()
+            old_keys = before.passage_hashes()
             changed = False
             for unit in units:
                 if unit.name in done:
@@ -221,7 +225,7 @@ def ingest(
                     report.rejected.append((unit.name, str(exc)))
                     continue
                 report.rejected.extend((unit.name, why) for why in skipped)
-                _replace(store, conferences, sources, report)
+                _replace(store, conferences, sources, report, before)
                 changed = True
             if changed or rebuild:
                 kept = store.conference_ids()
@@ -236,30 +240,33 @@ def ingest(
     finally:
         if own_fetcher is not None:
             own_fetcher.close()
+        if live is not None:
+            live.close()
     return report
 
 
-def _live_titles(root: Path) -> dict[str, str]:
-    """The live index's conferences (id -> title); none when there is no index or it cannot be opened."""
+def _open_live(root: Path) -> Index | None:
+    """The live index, to compare a rebuild with; None when there is none or it cannot be read."""
     try:
         live = Index.open(root)
     except PressroomError:  # no index yet, or a damaged one that `pressroom doctor` is rebuilding
-        return {}
+        return None
     try:
-        return {info.id: info.title for info in live.store.conferences()}
+        live.store.conferences(), live.store.passage_hashes()  # all a rebuild's report reads of it
     except sqlite3.DatabaseError:  # a damaged store that opened
-        return {}
-    finally:
         live.close()
+        return None
+    return live
 
 
 def _replace(store: Store, conferences: list[Conference], sources: list[tuple[str, str]],
-             report: IngestReport) -> None:
+             report: IngestReport, was: Store) -> None:
     """Put the conferences read from ``sources`` in place of those they held before, and note in ``report``
-    which were added, updated (content differs, not only re-read) or removed (no longer in the sources)."""
+    which were added, updated (content differs, not only re-read) or removed (no longer in the sources);
+    ``was`` holds them as they were (``store`` itself, or the live index a rebuild replaces)."""
     previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
     for conference in conferences:
-        before = store.conference(conference.id)
+        before = was.conference(conference.id)
         store.put(conference, sources)
         previous.discard(conference.id)
         if before is None:

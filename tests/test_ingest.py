@@ -516,3 +516,15 @@ def test_a_removed_conference_of_a_qa_file_comes_back_when_the_file_is_ingested_
     index = Index.open(root)
     assert {info.id for info in index.store.conferences()} == {info.id for info in infos}
     index.close()
+
+
+def test_rebuild_reports_against_the_index_it_replaces(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """--rebuild re-encodes everything, but a conference that was there and still is was not 'added': the
+    summary compares with the live index, so its counts add up (before + added - removed = after)."""
+    root = tmp_path / "ix"
+    first = ingest([SEED, DATA / "scio_full_conference.txt"], root, fake_encoder)
+    seed_passages = ingest([SEED], tmp_path / "seed-only", fake_encoder).passages
+    report = ingest([SEED, DATA / "no_blank_lines.txt"], root, fake_encoder, rebuild=True)
+    assert len(report.added) == 1 and report.updated == [] and len(report.removed) == 1
+    assert report.passages_before == first.passages and report.passages_kept == seed_passages
+    assert report.passages_before + report.passages_added - report.passages_removed == report.passages
