@@ -200,6 +200,7 @@ def ingest(
     live = _open_live(root) if rebuild else None
     replaced = {info.id: info.title for info in live.store.conferences()} if live else {}
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
+    read: set[str] = set()  # conferences already read in this run: one read from two sources is reported once
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
@@ -225,7 +226,7 @@ def ingest(
                     report.rejected.append((unit.name, str(exc)))
                     continue
                 report.rejected.extend((unit.name, why) for why in skipped)
-                _replace(store, conferences, sources, report, before)
+                _replace(store, conferences, sources, report, before, read)
                 changed = True
             if changed or rebuild:
                 kept = store.conference_ids()
@@ -260,15 +261,19 @@ def _open_live(root: Path) -> Index | None:
 
 
 def _replace(store: Store, conferences: list[Conference], sources: list[tuple[str, str]],
-             report: IngestReport, was: Store) -> None:
+             report: IngestReport, was: Store, read: set[str]) -> None:
     """Put the conferences read from ``sources`` in place of those they held before, and note in ``report``
     which were added, updated (content differs, not only re-read) or removed (no longer in the sources);
-    ``was`` holds them as they were (``store`` itself, or the live index a rebuild replaces)."""
+    ``was`` holds them as they were (``store`` itself, or the live index a rebuild replaces); ``read`` holds the
+    ids already read in this run, which are not reported again."""
     previous = {cid for name, _ in sources for cid in store.conferences_from(name)}
     for conference in conferences:
         before = was.conference(conference.id)
         store.put(conference, sources)
         previous.discard(conference.id)
+        if conference.id in read:
+            continue
+        read.add(conference.id)
         if before is None:
             report.added.append(conference.title)
         elif before != store.conference(conference.id):

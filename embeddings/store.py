@@ -295,8 +295,15 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT conference_id FROM sources WHERE source = ?", (source,))]
 
     def put(self, conference: Conference, sources: Iterable[tuple[str, str]]) -> None:
-        """Replace ``conference`` (same id) and record the sources (name, sha256) it was read from."""
+        """Replace ``conference`` (same id) and record the sources (name, sha256) it was read from.
+
+        Other sources of the same conference (the page saved as text and as HTML) keep their hashes: dropping
+        them made each ingest re-read both and report the conference updated, never unchanged.
+        """
         cid = conference.id
+        names = {name for name, _ in sources}
+        others = [row for row in self.db.execute("SELECT source, sha256, conference_id FROM sources "
+                                                 "WHERE conference_id = ?", (cid,)) if row[0] not in names]
         self.delete(cid)
         db = self.db
         db.execute(
@@ -320,7 +327,7 @@ class Store:
             if turn.kind.searchable:
                 db.execute("INSERT INTO answer_texts VALUES (?, ?)", (tid, answer_hash(turn.speaker, turn.text)))
         db.executemany("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                       [(name, sha, cid) for name, sha in sources])
+                       [(name, sha, cid) for name, sha in sources] + others)
 
     def forget_source_hashes(self, conference_id: str) -> None:
         """Forget the hashes of the sources ``conference_id`` was read from, so the next ingest reads them again.

@@ -528,3 +528,16 @@ def test_rebuild_reports_against_the_index_it_replaces(tmp_path: Path, fake_enco
     assert len(report.added) == 1 and report.updated == [] and len(report.removed) == 1
     assert report.passages_before == first.passages and report.passages_kept == seed_passages
     assert report.passages_before + report.passages_added - report.passages_removed == report.passages
+
+
+def test_a_page_saved_as_text_and_as_html_is_one_conference_and_then_unchanged(
+    tmp_path: Path, fake_encoder: FakeEncoder
+) -> None:
+    """The shipped transcript and its saved page are the same conference: reported once, and skipped as unchanged
+    on the next ingest (each read used to drop the other's hash, so both were re-read and 'updated' every time)."""
+    html = ROOT / "tests" / "data" / "html" / "mobile" / "content_117111081_7.htm"
+    root = tmp_path / "ix"
+    first = ingest([SEED, html], root, fake_encoder)
+    assert len(first.added) == 1 and first.updated == [] and first.passages == 5
+    again = ingest([SEED, html], root, fake_encoder)
+    assert again.unchanged == 2 and again.added == again.updated == [] and not again.committed
