@@ -209,6 +209,12 @@ class Retriever:
         query = understand(text, [q for q in earlier if isinstance(q, str)], self.speakers)
         if query.speaker and not where.speaker:
             where = replace(where, speaker=query.speaker)
+        elif query.speaker and where.speaker:  # both: the question's name must be one the filter admits
+            if f" {where.speaker.lower()} " in f" {query.speaker.lower()} ":  # "Gu Jun" within --speaker Gu
+                where = replace(where, speaker=query.speaker)
+            elif f" {query.speaker.lower()} " not in f" {where.speaker.lower()} ":
+                # "What did Gu Jun say" under --speaker Wang: Wang's words are no answer to it
+                return Reply(text, query, where, [])
         return Reply(text, query, where, self.search(query.text, k, where))
 
     @cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.conversation import understand
+from embeddings.store import AnswerFilter
 
 from .conftest import SEED_QUESTION
 
@@ -80,3 +81,14 @@ def test_speaker_named_in_text_filters_the_hits(retriever) -> None:
     reply = retriever.ask("What did Wang Wentao say about foreign trade?", 10)
     assert reply.where.speaker == "Wang Wentao" and reply.hits
     assert {h.answer.speaker for h in reply.hits} == {"Wang Wentao"}
+
+
+@pytest.mark.slow
+def test_a_speaker_named_in_text_and_another_in_the_filter_gives_neither(retriever) -> None:
+    """The Filters panel still says Wang Wentao; the question asks what Gu Jun said: Wang's words are no answer."""
+    assert retriever.ask("foreign trade", 5, AnswerFilter(speaker="Wang")).hits  # Wang did speak on it
+    reply = retriever.ask("What did Gu Jun say about foreign trade?", 5, AnswerFilter(speaker="Wang"))
+    assert reply.hits == []
+    narrowed = retriever.ask("What did Gu Jun say about the Yangtze River Delta?", 5, AnswerFilter(speaker="Gu"))
+    assert narrowed.where.speaker == "Gu Jun" and narrowed.hits
+    assert {h.answer.speaker for h in narrowed.hits} == {"Gu Jun"}
