@@ -21,7 +21,7 @@ from embeddings.errors import PressroomError
 from embeddings.index import Index, exists
 from embeddings.ingest import ingest
 from embeddings.keywords import KeywordQuery
-from embeddings.store import QUESTION_KEY, Answer, AnswerFilter
+from embeddings.store import QUESTION_KEY, Answer, AnswerFilter, name_words
 
 from .conversation import Query, understand
 from .questions import strip_framing
@@ -210,9 +210,9 @@ class Retriever:
         if query.speaker and not where.speaker:
             where = replace(where, speaker=query.speaker)
         elif query.speaker and where.speaker:  # both: the question's name must be one the filter admits
-            if f" {where.speaker.lower()} " in f" {query.speaker.lower()} ":  # "Gu Jun" within --speaker Gu
+            if name_words(where.speaker) in name_words(query.speaker):  # "Gu Jun" within --speaker Gu
                 where = replace(where, speaker=query.speaker)
-            elif f" {query.speaker.lower()} " not in f" {where.speaker.lower()} ":
+            elif name_words(query.speaker) not in name_words(where.speaker):
                 # "What did Gu Jun say" under --speaker Wang: Wang's words are no answer to it
                 return Reply(text, query, where, [])
         return Reply(text, query, where, self.search(query.text, k, where))

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -198,15 +199,15 @@ def ingest(
     # A rebuild starts from an empty store, yet reports against the live index it replaces: what was there and
     # still is was not "added", and the counts add up (before + added - removed = after).
     live = _open_live(root) if rebuild else None
-    replaced = {info.id: info.title for info in live.store.conferences()} if live else {}
+    replaced = live.titles if live else {}
     done: set[str] = set()  # sources already read in this run (a URL whose conference came in with another)
     read: set[str] = set()  # conferences already read in this run: one read from two sources is reported once
     try:
         with IndexWriter(root, encoder, rebuild=rebuild) as writer, writing(root):
             store = writer.store
-            before = live.store if live else store
-            report.passages_before = before.count_passages()
-            old_keys = before.passage_hashes()
+            before = live.index.store if live else store
+            old_keys = live.passages if live else store.passage_hashes()
+            report.passages_before = len(old_keys)  # one paragraph key a passage
             changed = False
             for unit in units:
                 if unit.name in done:
@@ -242,22 +243,30 @@ def ingest(
         if own_fetcher is not None:
             own_fetcher.close()
         if live is not None:
-            live.close()
+            live.index.close()
     return report
 
 
-def _open_live(root: Path) -> Index | None:
+class _Live(NamedTuple):
+    """The live index a rebuild replaces, read once for its report."""
+
+    index: Index  # open: the report compares each conference read with its live form
+    titles: dict[str, str]  # conference id -> title
+    passages: dict[tuple[str, int], str]  # (turn id, paragraph) -> text hash
+
+
+def _open_live(root: Path) -> _Live | None:
     """The live index, to compare a rebuild with; None when there is none or it cannot be read."""
     try:
-        live = Index.open(root)
+        index = Index.open(root)
     except PressroomError:  # no index yet, or a damaged one that `pressroom doctor` is rebuilding
         return None
     try:
-        live.store.conferences(), live.store.passage_hashes()  # all a rebuild's report reads of it
+        titles = {info.id: info.title for info in index.store.conferences()}
+        return _Live(index, titles, index.store.passage_hashes())
     except sqlite3.DatabaseError:  # a damaged store that opened
-        live.close()
+        index.close()
         return None
-    return live
 
 
 def _replace(store: Store, conferences: list[Conference], sources: list[tuple[str, str]],

@@ -127,6 +127,13 @@ class ConferenceInfo:
                 "passages": self.passages}
 
 
+def name_words(name: str) -> str:
+    """``name`` as the speaker filter compares names: lower case, single spaces, one space either side, so that
+    ``name_words(part) in name_words(full)`` holds when ``part`` is whole words of ``full`` ("Gu" of "Gu Jun", not
+    "Li" of "Liu Liehong"): the rule :meth:`Store.positions` applies in SQL."""
+    return f" {' '.join(name.lower().split())} "
+
+
 @dataclass(frozen=True)
 class AnswerFilter:
     """Which answers a search may return: by speaker, conference and date range (all optional).
@@ -441,10 +448,6 @@ class Store:
         """Rows in ``table`` (one of the store's own tables)."""
         assert table in ("conferences", "turns", "paragraphs", "keys", "vectors", "sources")
         return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-
-    def count_passages(self) -> int:
-        """Paragraph keys: the passages an ingest reports (question keys are counted apart)."""
-        return self.db.execute("SELECT count(*) FROM keys WHERE asked IS NULL").fetchone()[0]
 
     def keys_at(self, positions: Sequence[int]) -> dict[int, tuple[str, int]]:
         """FAISS rows -> (turn id, paragraph seq); the paragraph of a question key is QUESTION_KEY."""
