@@ -21,7 +21,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .retrieval import Hit
 
-index_option = click.option("--index", type=click.Path(path_type=Path), default=None,
+index_option = click.option("--index", type=click.Path(), default=None,
                             help="Index folder [env PRESSROOM_INDEX; default: data/index].")
 model_option = click.option("--model", default=None, help="Embedding model [env PRESSROOM_MODEL].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -62,7 +62,7 @@ def cli() -> None:
               help="Make the index afresh from PATHS alone, every text re-encoded; conferences from other sources "
                    "are dropped (and listed as removed).")
 @friendly
-def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuild: bool) -> None:
+def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild: bool) -> None:
     """Add transcripts (files, folders or http(s) addresses) to the index.
 
     Reads .txt/.md transcripts, saved press-room pages (.htm/.html) and Q&A files (.jsonl). The pages
@@ -101,7 +101,7 @@ def ingest(paths: tuple[str, ...], index: Path | None, model: str | None, rebuil
 @json_option
 @friendly
 def ask(question: str, k: str | None, speaker: str | None, conference: str | None, since: str | None,
-        until: str | None, index: Path | None, model: str | None, as_json: bool) -> None:
+        until: str | None, index: str | None, model: str | None, as_json: bool) -> None:
     """Ask a question; print the best official answers verbatim. QUESTION '-' reads stdin.
 
     "What did Gu Jun say about …" searches Gu Jun's answers only, like --speaker.
@@ -154,7 +154,7 @@ def _format_hit(rank: int, hit: Hit) -> str:
 @index_option
 @json_option
 @friendly
-def list_(index: Path | None, as_json: bool) -> None:
+def list_(index: str | None, as_json: bool) -> None:
     """List the indexed conferences with dates and passage counts.
 
     \b
@@ -180,7 +180,7 @@ def list_(index: Path | None, as_json: bool) -> None:
 @click.option("--full", is_flag=True, help="Whole paragraphs (default: the first ~200 characters of each).")
 @json_option
 @friendly
-def show(conference: str, index: Path | None, full: bool, as_json: bool) -> None:
+def show(conference: str, index: str | None, full: bool, as_json: bool) -> None:
     """Show how a transcript was read: every turn in order, numbered, with its role, speaker and text.
 
     CONFERENCE is an id from `pressroom list` or part of a title (as --conference matches). Turns marked
@@ -248,7 +248,7 @@ def _format_turn(number: int, turn: Turn, full: bool) -> str:
 @click.argument("conference_ids", nargs=-1, required=True)
 @index_option
 @friendly
-def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
+def remove(conference_ids: tuple[str, ...], index: str | None) -> None:
     """Take conferences out of the index, by the id `pressroom list` shows (or a unique prefix of it).
 
     Nothing is re-encoded. Ingesting the source again brings the conference back.
@@ -283,7 +283,7 @@ def remove(conference_ids: tuple[str, ...], index: Path | None) -> None:
               help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
                    "in the server's own process [env PRESSROOM_WORKERS; 1].")
 @friendly
-def serve(index: Path | None, model: str | None, host: str | None, port: str | None, k: str | None,
+def serve(index: str | None, model: str | None, host: str | None, port: str | None, k: str | None,
           origins: str | None, concurrency: str | None, queue: str | None, workers: str | None) -> None:
     """Start the web chat, the embeddable widget (/embed/) and the HTTP API (/api/ask).
 
@@ -304,7 +304,7 @@ def serve(index: Path | None, model: str | None, host: str | None, port: str | N
 @index_option
 @model_option
 @friendly
-def doctor(index: Path | None, model: str | None) -> None:
+def doctor(index: str | None, model: str | None) -> None:
     """Check the index; if it is damaged, rebuild it from the sources it was built from.
 
     When the recorded sources are gone, the transcripts in the data folder are used.

@@ -104,6 +104,10 @@ def check_k(k: object) -> int:
 
 def _convert(name: str, value: Any, where: str) -> Any:
     if name in ("index", "data", "cache"):
+        # An empty value (`export PRESSROOM_INDEX=$UNSET`) would be Path("") = the current folder: an index, or
+        # the ONNX export, would be written wherever the command happens to run.
+        if not str(value).strip():
+            raise PressroomError(f"{where} is empty; give a folder (the default is {getattr(Settings(), name)}).")
         return Path(value).expanduser()
     if name in ("k", "port", "concurrency", "queue", "workers", "threads"):
         try:

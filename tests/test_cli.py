@@ -165,3 +165,17 @@ def test_bad_ingest_one_sentence_and_index_unchanged(cli_index: Path, paraphrase
     assert message in result.stderr and "Traceback" not in result.stderr
     assert tree_digest(cli_index) == before
     assert ask_json(cli_index, PARAPHRASE) == paraphrase_answer
+
+
+@pytest.mark.parametrize(("args", "env", "named"), [
+    ((), {"PRESSROOM_INDEX": ""}, "PRESSROOM_INDEX"),
+    (("--index", ""), {}, "--index"),
+    ((), {"PRESSROOM_DATA": " "}, "PRESSROOM_DATA"),
+])
+def test_an_empty_folder_setting_is_an_error_not_the_current_folder(args: tuple[str, ...], env: dict[str, str],
+                                                                    named: str) -> None:
+    """`export PRESSROOM_INDEX=$UNSET` must not build an index (or read transcripts) wherever the command runs."""
+    result = run_cli("ask", PARAPHRASE, *args, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"Error: {named} is empty; give a folder (the default is "), \
+        result.stderr
