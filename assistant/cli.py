@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from .retrieval import Hit
 
 index_option = click.option("--index", type=click.Path(), default=None,
-                            help="Index folder [env PRESSROOM_INDEX; default: data/index].")
-model_option = click.option("--model", default=None, help="Embedding model [env PRESSROOM_MODEL].")
+                            help="Index folder [env PRESSROOM_INDEX; default data/index].")
+model_option = click.option(
+    "--model", default=None,
+    help="Embedding model: all-MiniLM-L6-v2, all-MiniLM-L6-v2-torch, multilingual-e5-small or a folder from "
+         "`pressroom tune` [env PRESSROOM_MODEL; default all-MiniLM-L6-v2].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
@@ -272,16 +275,17 @@ def remove(conference_ids: tuple[str, ...], index: str | None) -> None:
 @model_option
 @click.option("--host", default=None, help="Interface to bind [env PRESSROOM_HOST; default 127.0.0.1].")
 @click.option("--port", default=None, metavar="N", help="Port [env PRESSROOM_PORT; default 7860].")
-@click.option("-k", "k", default=None, metavar="N", help="Answers per question [env PRESSROOM_K; default 5].")
+@click.option("-k", "k", default=None, metavar="N", help="Answers per question (1-50) [env PRESSROOM_K; default 5].")
 @click.option("--origins", default=None,
-              help="Comma-separated origins allowed to embed or call the app [env PRESSROOM_ORIGINS].")
+              help="Comma-separated origins allowed to embed or call the app [env PRESSROOM_ORIGINS; default none: "
+                   "same origin only].")
 @click.option("--concurrency", default=None, metavar="N",
-              help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; 4].")
+              help="Questions the chat answers at once [env PRESSROOM_CONCURRENCY; default 4].")
 @click.option("--queue", default=None, metavar="N",
-              help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; 64].")
+              help="Questions waiting or running per entry point; beyond it, 503 [env PRESSROOM_QUEUE; default 64].")
 @click.option("--workers", default=None, metavar="N",
               help="Answering processes behind the HTTP process, sharing one mapped copy of the index; 1 answers "
-                   "in the server's own process [env PRESSROOM_WORKERS; 1].")
+                   "in the server's own process [env PRESSROOM_WORKERS; default 1].")
 @friendly
 def serve(index: str | None, model: str | None, host: str | None, port: str | None, k: str | None,
           origins: str | None, concurrency: str | None, queue: str | None, workers: str | None) -> None:
@@ -338,7 +342,8 @@ def doctor(index: str | None, model: str | None) -> None:
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
               help="Train on every pair, or only on pairs older than the first file's test split (its latest 30 % "
                    "of dates), to benchmark fairly on that file.")
-@click.option("--epochs", default=EPOCHS, show_default=True, type=click.IntRange(1, 20))
+@click.option("--epochs", default=EPOCHS, show_default=True, type=click.IntRange(1, 20),
+              help="Passes over the pairs.")
 @click.option("--learning-rate", default=LEARNING_RATE, show_default=True, type=click.FloatRange(1e-7, 1e-2),
               help="AdamW learning rate (warm-up over the first 10 % of steps, then linear decay).")
 @click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=click.IntRange(2, 512),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
+import click
 import pytest
+
+from assistant.cli import cli
+from assistant.settings import Settings
 
 from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest
 
@@ -179,3 +184,22 @@ def test_an_empty_folder_setting_is_an_error_not_the_current_folder(args: tuple[
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"Error: {named} is empty; give a folder (the default is "), \
         result.stderr
+
+
+def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append((prefix + name, command))
+        if isinstance(command, click.Group):
+            found += _commands(command, prefix + name + " ")
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(cli), ids=[name for name, _ in _commands(cli)])
+def test_every_option_says_what_it_does_and_a_setting_its_default(name: str, command: click.Command) -> None:
+    """--help is where a newcomer looks: `tune --epochs` said nothing, `--model` named no model and no default."""
+    settings = {f.name for f in dataclasses.fields(Settings)}
+    for option in (p for p in command.params if isinstance(p, click.Option) and p.name != "help"):
+        assert option.help, f"pressroom {name} {option.opts[0]} has no help"
+        if option.name in settings:
+            assert "default" in option.help, f"pressroom {name} {option.opts[0]} does not say its default"
