@@ -131,7 +131,7 @@ class _Files:
 
     def load(self) -> list[tuple[str, str]]:
         try:
-            return [(str(path.resolve()), fingerprint(path)) for path in self.paths]
+            return [(str(path), fingerprint(path)) for path in self.paths]  # resolved by _units
         except OSError as exc:
             raise TranscriptError(f"{exc.filename or self.name} cannot be read ({exc.strerror}).") from exc
 
@@ -165,7 +165,10 @@ def _units(inputs: Sequence[Path | str],
     """What to read, in order: files, saved pages grouped by conference, then URLs (fetched with ``fetcher``,
     given whenever there are any); and what cannot be used."""
     paths = [Path(p) for p in inputs if not is_url(p)]
-    files, problems = discover(paths)
+    found, problems = discover(paths)
+    # Absolute: a file's source (and so its conference's id, when no address is given) must not depend on the
+    # folder ingest runs in or on how the path is spelled, or an edit read as `/abs/x.txt` re-adds `x.txt`'s.
+    files = list(dict.fromkeys(f.resolve() for f in found))
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
     units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]

@@ -20,7 +20,7 @@ from embeddings.errors import PressroomError
 from embeddings.fetch import Fetcher
 from embeddings.index import Index
 from embeddings.ingest import ingest, remove
-from embeddings.records import stable_id
+from embeddings.records import Conference, stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
@@ -541,3 +541,32 @@ def test_a_page_saved_as_text_and_as_html_is_one_conference_and_then_unchanged(
     assert len(first.added) == 1 and first.updated == [] and first.passages == 5
     again = ingest([SEED, html], root, fake_encoder)
     assert again.unchanged == 2 and again.added == again.updated == [] and not again.committed
+
+
+def test_a_file_without_a_source_address_keeps_its_id_however_its_path_is_written(
+        tmp_path: Path, fake_encoder: FakeEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ingest energy.txt` in its folder, then `ingest /abs/…/energy.txt` after an edit: one conference updated,
+    with one id, not one removed and another added (its id came from the path as typed, so did its source)."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    path = folder / "user.txt"
+    shutil.copy(DATA / "user_transcript.txt", path)
+    root = tmp_path / "ix"
+    monkeypatch.chdir(folder)
+    first = ingest(["user.txt"], root, fake_encoder)
+    before = _only_conference(root)
+    path.write_text(path.read_text("utf-8").replace("Now the floor is open", "The floor is now open"), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    edited = ingest([str(path)], root, fake_encoder)
+    after = _only_conference(root)
+    assert first.ok and edited.ok and (edited.added, edited.removed) == ([], []) and len(edited.updated) == 1
+    assert after.id == before.id and after.source == str(path)
+
+
+def _only_conference(root: Path) -> Conference:
+    idx = Index.open(root)
+    try:
+        (row,) = idx.store.conferences()
+        return idx.store.find(row.id)
+    finally:
+        idx.close()
