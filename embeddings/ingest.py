@@ -81,6 +81,10 @@ class IngestReport:
         )
 
 
+# Documents a transcript is often kept in, which ingest cannot read: named, with what to do, wherever they are.
+DOCUMENT_SUFFIXES = (".doc", ".docx", ".odt", ".pdf", ".rtf")
+
+
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Transcript files under ``paths`` (files or folders), and the paths that could not be used."""
     files: list[Path] = []
@@ -90,18 +94,25 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
         if not path.exists():
             problems.append((str(path), f"{path} does not exist."))
         elif path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in READERS and not _ignored(p, path)
-            )
-            if not found:
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p, path))
+            found = [p for p in inside if p.suffix.lower() in READERS]
+            documents = [p for p in inside if p.suffix.lower() in DOCUMENT_SUFFIXES]
+            if not found and not documents:
                 problems.append((str(path), f"No transcripts found under {path} (looked for {suffixes})."))
+            problems += [(str(d), _not_readable(d, suffixes)) for d in documents]
             files.extend(found)
         elif path.suffix.lower() not in READERS:
-            problems.append((str(path), f"{path} is not a transcript file (expected {suffixes})."))
+            problems.append((str(path), _not_readable(path, suffixes)))
         else:
             files.append(path)
     return list(dict.fromkeys(files)), problems
+
+
+def _not_readable(path: Path, suffixes: str) -> str:
+    if path.suffix.lower() in DOCUMENT_SUFFIXES:
+        return (f"{path} is a {path.suffix.lower()} document, which ingest cannot read; save it as plain text "
+                f"(.txt) and ingest that.")
+    return f"{path} is not a transcript file (expected {suffixes})."
 
 
 def _ignored(path: Path, top: Path) -> bool:

@@ -147,8 +147,12 @@ REJECTED = {
     "sidecar-null": (_with_sidecar("null"), "page.txt.meta.json must be a JSON object of metadata"),
     "sidecar-a-list": (_with_sidecar('[{"title": "x"}]'), "page.txt.meta.json must be a JSON object of metadata"),
     "sidecar-title-a-list": (_with_sidecar('{"title": ["x"]}'), "page.txt.meta.json: title must be text (got list)"),
-    "no-transcripts-in-folder": (lambda folder: _write("slides.pdf", b"%PDF-1.4")(folder).parent,
+    "no-transcripts-in-folder": (lambda folder: _write("slides.png", b"\x89PNG")(folder).parent,
                                  "No transcripts found under"),
+    "pdf": (_write("notes.pdf", b"%PDF-1.4"), "notes.pdf is a .pdf document, which ingest cannot read; save it as "
+                                              "plain text (.txt) and ingest that."),
+    "docx-in-a-folder": (lambda folder: _write("Notes.DOCX", b"PK\x03\x04")(folder).parent,
+                         "Notes.DOCX is a .docx document, which ingest cannot read; save it as plain text"),
 }
 
 

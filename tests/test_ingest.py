@@ -19,7 +19,7 @@ import pytest
 from embeddings.errors import PressroomError
 from embeddings.fetch import Fetcher
 from embeddings.index import Index
-from embeddings.ingest import ingest, remove
+from embeddings.ingest import discover, ingest, remove
 from embeddings.records import Conference, stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
@@ -570,3 +570,15 @@ def _only_conference(root: Path) -> Conference:
         return idx.store.find(row.id)
     finally:
         idx.close()
+
+
+def test_a_document_beside_transcripts_is_named_not_skipped_in_silence(tmp_path: Path) -> None:
+    """A folder of .txt transcripts and one kept as .docx: the .txt are read, the .docx is reported with what to do
+    (it used to be passed over without a word, so its conference was missing with exit status 0)."""
+    folder = copy_sources(tmp_path / "mine")
+    (folder / "briefing.docx").write_bytes(b"PK\x03\x04")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8")
+    files, problems = discover([folder])
+    assert files == [folder / SEED.name]
+    assert problems == [(str(folder / "briefing.docx"), f"{folder / 'briefing.docx'} is a .docx document, which "
+                         "ingest cannot read; save it as plain text (.txt) and ingest that.")]
