@@ -116,11 +116,17 @@ def _not_readable(path: Path, suffixes: str) -> str:
 
 
 def _ignored(path: Path, top: Path) -> bool:
-    """Hidden folders and index folders inside a data folder are not sources."""
+    """Hidden folders, index folders and the `<page>_files/` folder a browser saves beside a page (its frames and
+    widgets, .html files with no transcript) inside a data folder are not sources."""
     for parent in path.relative_to(top).parents:
-        if parent.name.startswith(".") or (top / parent / CURRENT).exists():
+        if parent.name.startswith(".") or (top / parent / CURRENT).exists() or _saved_with_a_page(top / parent):
             return True
     return path.name.startswith(".")
+
+
+def _saved_with_a_page(folder: Path) -> bool:
+    page = folder.name.removesuffix("_files")
+    return page != folder.name and any(folder.with_name(page + suffix).is_file() for suffix in HTML_SUFFIXES)
 
 
 def fingerprint(path: Path) -> str:

@@ -582,3 +582,20 @@ def test_a_document_beside_transcripts_is_named_not_skipped_in_silence(tmp_path:
     assert files == [folder / SEED.name]
     assert problems == [(str(folder / "briefing.docx"), f"{folder / 'briefing.docx'} is a .docx document, which "
                          "ingest cannot read; save it as plain text (.txt) and ingest that.")]
+
+
+def test_a_page_saved_complete_by_a_browser_is_read_without_its_files_folder(
+        tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """"Save page as… complete" writes `<page>_files/` beside the page, with frames and widgets as .html: they are
+    the page's parts, not transcripts, and used to be rejected one by one (exit status 1)."""
+    folder = tmp_path / "saved"
+    parts = folder / "content_117111081_7_files"
+    parts.mkdir(parents=True)
+    shutil.copy(HTML / "mobile" / "content_117111081_7.htm", folder)
+    (parts / "share.html").write_text("<html><body><div>Share to WeChat</div></body></html>", "utf-8")
+    (parts / "style.css").write_text("body {}", "utf-8")
+    (folder / "notes_files").mkdir()  # no page of that name beside it: still read
+    shutil.copy(DATA / "user_transcript.txt", folder / "notes_files")
+    report = ingest([folder], tmp_path / "ix", fake_encoder)
+    assert report.ok, report.rejected
+    assert len(report.added) == 2 and report.files == 2
