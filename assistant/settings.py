@@ -64,6 +64,9 @@ class Settings:
 
     def validated(self) -> Settings:
         check_k(self.k)
+        if self.index.is_file():  # `--index data/x.txt`: every command would fail on reading <file>/CURRENT
+            raise PressroomError(f"The index {self.index} is a file; give --index (or PRESSROOM_INDEX) a folder: an "
+                                 "index, or a new or empty folder.")
         if not 1 <= self.port <= 65535:
             raise PressroomError(f"port must be between 1 and 65535 (got {self.port}).")
         if not 1 <= self.concurrency <= 64:

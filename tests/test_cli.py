@@ -203,3 +203,15 @@ def test_every_option_says_what_it_does_and_a_setting_its_default(name: str, com
         assert option.help, f"pressroom {name} {option.opts[0]} has no help"
         if option.name in settings:
             assert "default" in option.help, f"pressroom {name} {option.opts[0]} does not say its default"
+
+
+@pytest.mark.parametrize("command", [("list",), ("ask", PARAPHRASE), ("ingest", str(SEED)), ("doctor",),
+                                     ("remove", "3c5b7a"), ("show", "five centers"), ("serve",)])
+def test_index_pointed_at_a_file_is_one_sentence(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """`--index data/x.txt` gave list, doctor, remove and show a NotADirectoryError traceback."""
+    path = Path(shutil.copy(SEED, tmp_path / SEED.name))
+    result = run_cli(*command, "--index", str(path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr == f"Error: The index {path} is a file; give --index (or PRESSROOM_INDEX) a folder: an " \
+                            "index, or a new or empty folder.\n"
+    assert path.read_bytes() == SEED.read_bytes()
