@@ -74,7 +74,9 @@ def read_pairs(path: Path) -> tuple[list[QAPair], list[str]]:
         answer, question = _field(row, "answer"), _field(row, "question")
         missing = [n for n, v in (("answer", answer), ("question", question)) if v is None]
         if missing:
-            problems.append(f"{where} line {number} has no {' or '.join(missing)}.")
+            keys = ", ".join(row) or "none"  # {"q": …, "a": …}: the sentence shows what the line calls them
+            problems.append(f"{where} line {number} has no {' or '.join(missing)} (its keys: {keys}); each line "
+                            'needs a "question" and an "answer" with text.')
             continue
         raw_day = _field(row, "date")
         try:

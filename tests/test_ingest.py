@@ -440,7 +440,8 @@ def test_every_bad_source_gets_its_sentence_and_the_good_ones_land(
     assert "is 52 MB; pages over 20 MB are refused" in why[str(local / "huge.html")]
     qa_problems = [w for s, w in report.rejected if s == str(local / "qa.jsonl")]
     assert qa_problems == [f"{local / 'qa.jsonl'} line 2 is not JSON (Expecting property name enclosed in double "
-                           "quotes).", f"{local / 'qa.jsonl'} line 3 has no answer."]
+                           "quotes).", f"{local / 'qa.jsonl'} line 3 has no answer (its keys: question); each line "
+                           'needs a "question" and an "answer" with text.']
     assert all("\n" not in w for w in why.values())
     # The good ones landed: the text, both Q&A pairs (two conferences) and the three-page conference.
     assert {"Regular press conference, 2025-03-03", "Regular press conference, 2025-03-04", TITLE} < \
@@ -599,3 +600,12 @@ def test_a_page_saved_complete_by_a_browser_is_read_without_its_files_folder(
     report = ingest([folder], tmp_path / "ix", fake_encoder)
     assert report.ok, report.rejected
     assert len(report.added) == 2 and report.files == 2
+
+
+def test_a_qa_line_with_other_keys_says_which_keys_are_needed(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """{"q": …, "a": …} is a newcomer's guess at the format: the sentence names the keys it has and the ones needed."""
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"q": "Any comment?", "a": "No comment."}\n', "utf-8")
+    report = ingest([path], tmp_path / "ix", fake_encoder)
+    assert report.rejected == [(str(path), f'{path} line 1 has no answer or question (its keys: q, a); each line '
+                                           'needs a "question" and an "answer" with text.')]
