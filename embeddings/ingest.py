@@ -109,6 +109,10 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 
 def _not_readable(path: Path, suffixes: str) -> str:
+    if path.name.lower().endswith(".meta.json"):
+        return f"{path} is a sidecar; ingest the transcript beside it ({path.name[:-len('.meta.json')]})."
+    if path.suffix.lower() == ".json":
+        return f"{path} is not read: Q&A pairs go in a .jsonl file, one JSON object a line."
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return (f"{path} is a {path.suffix.lower()} document, which ingest cannot read; save it as plain text "
                 f"(.txt) and ingest that.")

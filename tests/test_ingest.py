@@ -609,3 +609,13 @@ def test_a_qa_line_with_other_keys_says_which_keys_are_needed(tmp_path: Path, fa
     report = ingest([path], tmp_path / "ix", fake_encoder)
     assert report.rejected == [(str(path), f'{path} line 1 has no answer or question (its keys: q, a); each line '
                                            'needs a "question" and an "answer" with text.')]
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("qa.json", "is not read: Q&A pairs go in a .jsonl file, one JSON object a line."),
+    (SEED.name + ".meta.json", f"is a sidecar; ingest the transcript beside it ({SEED.name})."),
+])
+def test_a_json_file_given_says_what_to_give_instead(tmp_path: Path, name: str, why: str) -> None:
+    path = tmp_path / name
+    path.write_text("{}", "utf-8")
+    assert discover([path]) == ([], [(str(path), f"{path} {why}")])
