@@ -307,12 +307,28 @@ def read_html(paths: Sequence[Path]) -> Conference:
 
 def group_pages(paths: Sequence[Path]) -> list[list[Path]]:
     """Saved pages grouped by conference: same folder and content id; other files stand alone."""
-    groups: dict[tuple[Path, str], list[Path]] = {}
+    groups: dict[tuple[Path, str], dict[int, Path]] = {}
     alone: list[list[Path]] = []
     for path in paths:
-        ids = content_id(path.name)
-        if ids is None:
+        ids = content_id(path.name) or _saved_address_id(path)
+        group = groups.setdefault((path.parent, ids[0]), {}) if ids else {}
+        if ids is None or ids[1] in group:  # a second copy of a page (mobile and desktop) is a source of its own
             alone.append([path])
         else:
-            groups.setdefault((path.parent, ids[0]), []).append(path)
-    return [sorted(g, key=lambda p: (content_id(p.name) or ("", 0))[1]) for g in groups.values()] + alone
+            group[ids[1]] = path
+    return [[group[n] for n in sorted(group)] for group in groups.values()] + alone
+
+
+def _saved_address_id(path: Path) -> tuple[str, int] | None:
+    """The content id in the address a saved page names for itself: a browser names the file by the page's title
+    ("…_SCIO (2).htm"), so the file name has none."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20).decode("utf-8", "replace")  # reading it whole, and refusing it, is read_page's
+    except OSError:
+        return None  # read_page says why
+    tree = LexborHTMLParser(head)
+    address = _attr(tree, "link[rel=canonical]", "href") or _attr(tree, "meta[property='og:url']", "content")
+    return content_id(address) if address else None

@@ -619,3 +619,18 @@ def test_a_json_file_given_says_what_to_give_instead(tmp_path: Path, name: str, 
     path = tmp_path / name
     path.write_text("{}", "utf-8")
     assert discover([path]) == ([], [(str(path), f"{path} {why}")])
+
+
+def test_pages_saved_under_their_titles_are_still_one_conference(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """A browser names a saved page by its title ("…_SCIO (2).htm"), not content_<id>_2.htm: the pages' own address
+    (canonical link, og:url) groups them, so the question ending page 1 still links to its answer on page 2
+    (they were three conferences and a rejected photo page)."""
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    for number, page in enumerate(sorted((HTML / "conference").glob("*.htm")), 1):
+        shutil.copy(page, folder / f"SCIO press conference on foreign trade_SCIO ({5 - number}).htm")
+    report = ingest([folder], tmp_path / "ix", fake_encoder)
+    assert report.ok, report.rejected
+    assert report.added == [TITLE] and report.files == 4
+    li = answer_of(tmp_path / "ix", "Li Ming", "Thank you for your question. Overseas warehouses")
+    assert li.asked_by == "CCTV" and li.source.endswith("/content_900001_2.htm")
