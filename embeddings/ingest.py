@@ -82,7 +82,7 @@ class IngestReport:
 
 
 # Documents a transcript is often kept in, which ingest cannot read: named, with what to do, wherever they are.
-DOCUMENT_SUFFIXES = (".doc", ".docx", ".odt", ".pdf", ".rtf")
+DOCUMENT_SUFFIXES = (".doc", ".docx", ".mht", ".mhtml", ".odt", ".pdf", ".rtf")
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -113,6 +113,8 @@ def _not_readable(path: Path, suffixes: str) -> str:
         return f"{path} is a sidecar; ingest the transcript beside it ({path.name[:-len('.meta.json')]})."
     if path.suffix.lower() == ".json":
         return f"{path} is not read: Q&A pairs go in a .jsonl file, one JSON object a line."
+    if path.suffix.lower() in (".mht", ".mhtml"):  # Chrome's "Webpage, Single File"
+        return f"{path} is a web archive, which ingest cannot read; save the page as \"Webpage, HTML only\" (.htm)."
     if path.suffix.lower() in DOCUMENT_SUFFIXES:
         return (f"{path} is a {path.suffix.lower()} document, which ingest cannot read; save it as plain text "
                 f"(.txt) and ingest that.")

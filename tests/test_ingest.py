@@ -613,9 +613,10 @@ def test_a_qa_line_with_other_keys_says_which_keys_are_needed(tmp_path: Path, fa
 
 @pytest.mark.parametrize(("name", "why"), [
     ("qa.json", "is not read: Q&A pairs go in a .jsonl file, one JSON object a line."),
+    ("page.mhtml", 'is a web archive, which ingest cannot read; save the page as "Webpage, HTML only" (.htm).'),
     (SEED.name + ".meta.json", f"is a sidecar; ingest the transcript beside it ({SEED.name})."),
 ])
-def test_a_json_file_given_says_what_to_give_instead(tmp_path: Path, name: str, why: str) -> None:
+def test_a_file_of_another_kind_says_what_to_give_instead(tmp_path: Path, name: str, why: str) -> None:
     path = tmp_path / name
     path.write_text("{}", "utf-8")
     assert discover([path]) == ([], [(str(path), f"{path} {why}")])
