@@ -120,7 +120,11 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
         question = sys.stdin.read()
     settings = Settings.load(index=index, model=model, k=k)
     where = make_filter(speaker, conference, since, until)
-    reply = Retriever.open(settings).ask(question, settings.k, where)
+    retriever = Retriever.open(settings)
+    if not retriever.index.manifest.conferences:  # after `remove` of each: "no answer on this" would mislead
+        raise PressroomError(f"The index at {settings.index} holds no conferences; add transcripts with "
+                             "`pressroom ingest PATH…`.")
+    reply = retriever.ask(question, settings.k, where)
     if as_json:
         click.echo(json.dumps(reply.to_json(), ensure_ascii=False, indent=2))
         return

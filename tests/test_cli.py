@@ -215,3 +215,14 @@ def test_index_pointed_at_a_file_is_one_sentence(tmp_path: Path, command: tuple[
     assert result.stderr == f"Error: The index {path} is a file; give --index (or PRESSROOM_INDEX) a folder: an " \
                             "index, or a new or empty folder.\n"
     assert path.read_bytes() == SEED.read_bytes()
+
+
+def test_asking_an_index_emptied_by_remove_says_so(tmp_path: Path) -> None:
+    """Every conference removed: "No official answer on this" would read as if the transcripts had nothing on it."""
+    index = tmp_path / "index"
+    assert run_cli("ingest", str(copy_sources(tmp_path / "in")), "--index", str(index)).returncode == 0
+    assert run_cli("remove", "3c5b7a7cc2524734", "--index", str(index)).returncode == 0
+    result = run_cli("ask", PARAPHRASE, "--index", str(index))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == f"Error: The index at {index} holds no conferences; add transcripts with " \
+                            "`pressroom ingest PATH…`.\n"
