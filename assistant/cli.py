@@ -93,7 +93,7 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
 
 
 @cli.command()
-@click.argument("question")
+@click.argument("words", nargs=-1, required=True, metavar="QUESTION")
 @click.option("-k", "k", default=None, metavar="N", help="How many answers (1-50) [env PRESSROOM_K; default 5].")
 @click.option("--speaker", default=None, help="Only answers by this official (a whole word of the name is enough).")
 @click.option("--conference", default=None, help="Only answers from conferences whose title contains this.")
@@ -103,9 +103,11 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
 @model_option
 @json_option
 @friendly
-def ask(question: str, k: str | None, speaker: str | None, conference: str | None, since: str | None,
+def ask(words: tuple[str, ...], k: str | None, speaker: str | None, conference: str | None, since: str | None,
         until: str | None, index: str | None, model: str | None, as_json: bool) -> None:
     """Ask a question; print the best official answers verbatim. QUESTION '-' reads stdin.
+
+    Quotes are optional: the words of an unquoted question are joined with spaces.
 
     "What did Gu Jun say about …" searches Gu Jun's answers only, like --speaker.
 
@@ -116,8 +118,7 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
     """
     from .retrieval import Retriever, make_filter
 
-    if question == "-":
-        question = sys.stdin.read()
+    question = sys.stdin.read() if words == ("-",) else " ".join(words)
     settings = Settings.load(index=index, model=model, k=k)
     where = make_filter(speaker, conference, since, until)
     retriever = Retriever.open(settings)

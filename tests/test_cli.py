@@ -226,3 +226,10 @@ def test_asking_an_index_emptied_by_remove_says_so(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr == f"Error: The index at {index} holds no conferences; add transcripts with " \
                             "`pressroom ingest PATH…`.\n"
+
+
+def test_an_unquoted_question_is_asked_whole(cli_index: Path) -> None:
+    """`pressroom ask How will Shanghai …` without quotes: click said "Got unexpected extra arguments (will …)"."""
+    result = run_cli("ask", *PARAPHRASE.split(), "--index", str(cli_index), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ask_json(cli_index, PARAPHRASE)
