@@ -292,7 +292,7 @@ class Retriever:
             return _Query(self.encoder.encode([text], query=True)[0], None)
         # BM25 does not need the vector, so it runs on another thread meanwhile: onnxruntime releases the GIL, and
         # a question alone keeps both cores busy (quiet machine, 2026-11-29, long questions p50: 1e5 passages 8.11 ->
-        # 6.08 ms, 1e6 11.11 -> 8.67 ms; see README, Speed); the same results.
+        # 6.08 ms, 1e6 11.11 -> 8.67 ms; see docs/speed.md); the same results.
         keywords = self._keywords.submit(self._bm25, text, n, among)
         vector = self.encoder.encode([text], query=True)[0]
         return _Query(vector, *keywords.result())
