@@ -183,14 +183,15 @@ def list_(index: Path | None, as_json: bool) -> None:
 def show(conference: str, index: Path | None, full: bool, as_json: bool) -> None:
     """Show how a transcript was read: every turn in order, numbered, with its role, speaker and text.
 
-    CONFERENCE is an id from `pressroom list` or part of a title (as --conference matches). Turns marked
+    CONFERENCE is an id from `pressroom list` (or a unique prefix of it, as `pressroom remove` takes) or part of
+    a title (as --conference matches). Turns marked
     [ask] are officials' answers and statements, which `pressroom ask` can return; questions, hand-offs,
     the chair's remarks and interpreters' notes are never returned. --json always holds whole paragraphs.
 
     \b
     Example:
       pressroom show "five centers"
-      pressroom show 3f2a9c1d0b7e4a55 --full --json
+      pressroom show 3f2a9c --full --json
     """
     from embeddings.index import Index
 

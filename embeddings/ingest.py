@@ -327,23 +327,19 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
     """
     live = Index.open(root)
     try:
-        manifest, known = live.manifest, {info.id: info.title for info in live.store.conferences()}
+        manifest = live.manifest
+        # The lookup of `pressroom show`, by id only: a title part is too loose a handle to delete by.
+        known = dict(live.store.lookup(wanted, titles=False) for wanted in conference_ids)
     finally:
         live.close()
-    chosen: list[str] = []
-    for wanted in conference_ids:
-        matches = [cid for cid in known if cid.startswith(wanted.strip().lower())] if wanted.strip() else []
-        if len(matches) != 1:
-            how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
-            raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
-        chosen.append(matches[0])
+    chosen = list(known)
     lazy = _LazyEncoder(manifest.model, manifest.dim, manifest.backend)
     with IndexWriter(root, encoder or lazy) as writer, writing(root):
-        for cid in dict.fromkeys(chosen):
+        for cid in chosen:
             writer.store.forget_source_hashes(cid)
             writer.store.delete(cid)
         stats = writer.commit()
-    return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages
+    return list(known.values()), stats.passages
 
 
 __all__ = ["IngestReport", "discover", "ingest", "remove"]
