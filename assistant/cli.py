@@ -111,7 +111,7 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
       pressroom ask "How will Shanghai lead the integration of the Yangtze River Delta?" -k 3
       pressroom ask "foreign investment" --speaker "Gu Jun" --from 2024-01-01 --json
     """
-    from .retrieval import Retriever, make_filter
+    from .retrieval import LESS_RELATED, Retriever, make_filter
 
     if question == "-":
         question = sys.stdin.read()
@@ -129,6 +129,8 @@ def ask(question: str, k: str | None, speaker: str | None, conference: str | Non
         click.echo("No official answer on this in the indexed transcripts"
                    + (f" among answers with {chosen}." if chosen else "."))
     for rank, hit in enumerate(reply.hits, 1):
+        if hit.below_threshold and not reply.hits[rank - 2].below_threshold:  # ask puts them last, never first
+            click.echo(LESS_RELATED + "\n")
         click.echo(_format_hit(rank, hit))
 
 

@@ -105,7 +105,8 @@ def reply_from_wire(data: bytes) -> Reply:
     where = d["where"]
     return Reply(d["question"], Query(**d["query"]),
                  AnswerFilter(where["speaker"], where["conference"], _day(where["since"]), _day(where["until"])),
-                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
+                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"], h["below_threshold"])
+                  for h in d["hits"]])
 
 
 def _answer_from_wire(d: dict[str, Any]) -> Answer:

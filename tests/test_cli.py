@@ -50,6 +50,15 @@ def test_ask_text_output_and_stdin(cli_index: Path) -> None:
     assert "Gu Jun" in result.stdout and "in reply to Southern Metropolis Daily" in result.stdout
 
 
+def test_ask_prints_less_related_answers_under_a_label(cli_index: Path) -> None:
+    flags = [a["below_threshold"] for a in ask_json(cli_index, PARAPHRASE, "-k", "5")["answers"]]
+    assert flags[0] is False and True in flags
+    out = run_cli("ask", PARAPHRASE, "-k", "5", "--index", str(cli_index)).stdout
+    first_below = flags.index(True) + 1
+    assert out.count("Less closely related:") == 1
+    assert out.index(f"[{first_below - 1}] ") < out.index("Less closely related:") < out.index(f"[{first_below}] ")
+
+
 def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
     """A typo in --conference must not read as "nothing was said on this": the reply names the filters."""
     result = run_cli("ask", PARAPHRASE, "--index", str(cli_index), "--conference", "five centres",
