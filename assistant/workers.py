@@ -79,8 +79,9 @@ class Catalog:
     @classmethod
     def of(cls, retriever: Retriever) -> Catalog:
         m = retriever.index.manifest
-        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers),
-                   tuple(c.title for c in retriever.index.store.conferences()), tuple(retriever.example_questions()))
+        titles = dict.fromkeys(c.title for c in retriever.index.store.conferences())  # Q&A days share one title
+        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers), tuple(titles),
+                   tuple(retriever.example_questions()))
 
     def to_wire(self) -> bytes:
         """The body of a worker's CATALOG message."""
