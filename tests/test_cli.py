@@ -59,6 +59,22 @@ def test_ask_prints_less_related_answers_under_a_label(cli_index: Path) -> None:
     assert out.index(f"[{first_below - 1}] ") < out.index("Less closely related:") < out.index(f"[{first_below}] ")
 
 
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    """One Q&A pair: one conference, one answer, one passage; `list` said "1 answers" and "1 passages"."""
+    pair = {"date": "2025-03-03", "spokesperson": "Mao Ning", "question": "What is China's view on the summit?",
+            "answer": "China hopes the summit will be a success."}
+    (tmp_path / "qa.jsonl").write_text(json.dumps(pair) + "\n", "utf-8")
+    index = str(tmp_path / "index")
+    assert run_cli("ingest", str(tmp_path / "qa.jsonl"), "--index", index).returncode == 0
+    row, total = run_cli("list", "--index", index).stdout.splitlines()
+    assert row.split()[2:6] == ["1", "answer", "1", "passage"] and total.startswith("1 conference, 1 passage, model ")
+    second = tmp_path / "more.jsonl"  # with two conferences, remove leaves one passage
+    second.write_text(json.dumps({**pair, "date": "2025-03-04", "answer": "We will keep in touch."}) + "\n", "utf-8")
+    assert run_cli("ingest", str(second), "--index", index).returncode == 0
+    first_id = json.loads(run_cli("list", "--index", index, "--json").stdout)[0]["id"]
+    assert f"Index: 1 passage in {index}." in run_cli("remove", first_id, "--index", index).stdout
+
+
 def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
     """A typo in --conference must not read as "nothing was said on this": the reply names the filters."""
     result = run_cli("ask", PARAPHRASE, "--index", str(cli_index), "--conference", "five centres",
@@ -70,7 +86,7 @@ def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
 
 def test_index_from_environment(cli_index: Path) -> None:
     result = run_cli("list", env={"PRESSROOM_INDEX": str(cli_index)})
-    assert result.returncode == 0 and "2 conference(s)" in result.stdout
+    assert result.returncode == 0 and "2 conferences, " in result.stdout
 
 
 def test_unknown_setting_is_an_error(cli_index: Path) -> None:
