@@ -18,7 +18,7 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = copy_sources(tmp_path_factory.mktemp("cli"), DATA / "scio_full_conference.txt")
     result = run_cli("ingest", str(folder), "--index", str(folder / "index"))
     assert result.returncode == 0, result.stderr
-    assert "2 conference(s) added" in result.stdout
+    assert "Conferences in the index: 2 (2 added, 0 updated, 0 unchanged)" in result.stdout
     return folder / "index"
 
 
@@ -138,10 +138,10 @@ def test_rebuild_says_what_it_drops(tmp_path: Path) -> None:
     """--rebuild keeps only the paths given: the conferences of other sources are gone, and the summary says so."""
     root = str(tmp_path / "ix")
     result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", root)
-    assert result.returncode == 0 and "2 conference(s) added" in result.stdout, result.stderr
+    assert result.returncode == 0 and "Conferences in the index: 2 (2 added" in result.stdout, result.stderr
     result = run_cli("ingest", "--rebuild", str(DATA / "no_blank_lines.txt"), "--index", root)
     assert result.returncode == 0, result.stderr
-    assert "1 conference(s) added, 0 updated, 2 removed" in result.stdout
+    assert "Conferences in the index: 1 (1 added, 0 updated, 0 unchanged); 2 removed." in result.stdout
     assert len(json.loads(run_cli("list", "--index", root, "--json").stdout)) == 1
     assert "conferences from other sources are dropped" in " ".join(run_cli("ingest", "--help").stdout.split())
 
