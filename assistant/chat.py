@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from embeddings.errors import PressroomError
 
-from .retrieval import Hit, Reply, make_filter
+from .retrieval import LESS_RELATED, Hit, Reply, make_filter
 from .settings import Settings
 from .workers import Answerer
 
@@ -70,7 +70,8 @@ def card_title(rank: int, hit: Hit) -> str:
 
 
 def format_reply(reply: Reply) -> list[gr.ChatMessage]:
-    """The chat messages for one reply: the best answer in full, the next ones folded as cards."""
+    """The chat messages for one reply: the best answer in full, the next ones folded as cards; those below the
+    threshold after a label saying they are less closely related."""
     notes = []
     if reply.query.differs_from(reply.question):
         notes.append(f"*Searched for:* {as_text(reply.query.text)}")
@@ -82,7 +83,9 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
         return [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, NO_ANSWER]))]
     best, *more = reply.hits
     messages = [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, format_hit(best)]))]
-    for rank, hit in enumerate(more[:FURTHER_ANSWERS], 2):
+    for rank, (before, hit) in enumerate(zip(reply.hits, more[:FURTHER_ANSWERS], strict=False), 2):
+        if hit.below_threshold and not before.below_threshold:  # Retriever.ask puts them last
+            messages.append(gr.ChatMessage(role="assistant", content=f"*{as_text(LESS_RELATED)}*"))
         messages.append(gr.ChatMessage(role="assistant", content=format_hit(hit),
                                        metadata={"title": card_title(rank, hit), "status": "done"}))
     return messages

@@ -32,7 +32,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from embeddings.errors import PressroomError
+from embeddings.errors import PressroomError, counted
 
 from .retrieval import make_filter
 from .settings import PROJECT_DIR, Settings
@@ -126,7 +126,8 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         except PressroomError as exc:
             return _error(str(exc), 400)
         if not admission.enter():
-            return _error(f"The server is busy ({admission.limit} questions in progress); retry in a moment.",
+            return _error(f"The server is busy ({counted(admission.limit, 'question')} in progress); retry in a "
+                          "moment.",
                           503, headers={"Retry-After": "1"})
         try:
             where = make_filter(params.get("speaker"), params.get("conference"), params.get("from"),
@@ -234,8 +235,9 @@ def run(settings: Settings) -> None:
     try:
         pool.start()
         app = build_app(settings, pool)
-        print(f"Press Room is answering on http://{settings.host}:{settings.port}/ with {settings.workers} "
-              f"answering process(es) (widget: /embed/, API: /api/ask, example host page: /embed-example)",
+        print(f"Press Room is answering on http://{settings.host}:{settings.port}/ with "
+              f"{counted(settings.workers, 'answering process', 'answering processes')} (widget: /embed/, "
+              "API: /api/ask, example host page: /embed-example)",
               flush=True)
         # uvloop: every question passes through this process, and libuv's loop costs it less CPU per request
         # than asyncio's (measured with `pressroom bench load`). h11 rather than httptools, whose parser

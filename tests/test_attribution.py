@@ -132,6 +132,24 @@ JOURNALISTS_WORDS = ["Finland's Foreign Minister", "What is China's response?", 
                      "Follow-up", "RT:", "A:", "***", "The following question", "radar incident. What"]
 
 
+def test_a_qa_conferences_date_is_shown_once(tmp_path, real_encoder) -> None:
+    """A Q&A pair's conference has no title of its own: the one made for it does not repeat its date, which `ask`,
+    the chat, `list` and `show` print beside every title."""
+    from assistant.cli import _format_hit
+
+    from .conftest import run_cli
+
+    (tmp_path / "qa.jsonl").write_text(json.dumps(QA_ROWS[0]) + "\n", "utf-8")
+    assert ingest([tmp_path / "qa.jsonl"], tmp_path / "index", real_encoder).ok
+    hit = Retriever(Index.open(tmp_path / "index"), real_encoder).search("personal information held by apps")[0]
+    assert hit.answer.conference == "Regular press conference"
+    for shown in (format_hit(hit), _format_hit(1, hit)):
+        assert shown.count("2026-04-24") == 1 and "Regular press conference, 2026-04-24" in shown
+    listed = run_cli("list", "--index", str(tmp_path / "index")).stdout
+    shown = run_cli("show", "regular press", "--index", str(tmp_path / "index")).stdout
+    assert listed.count("2026-04-24") == 1 and shown.count("2026-04-24") == 1, (listed, shown)
+
+
 def test_journalists_words_run_into_a_qa_answer_are_never_the_officials(tmp_path, real_encoder) -> None:
     # The source runs follow-ups into the answer field ("RT: …?", "Follow-up: …? A: …"): they were quoted as the
     # spokesperson's words, and the reply to the follow-up as a reply to the first question.
