@@ -108,8 +108,9 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
 
     app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     # Gradio allows any origin unless its parent app configures CORS: this allow-list is the only one.
+    # Retry-After is exposed: a page's fetch() reads only CORS-safelisted headers, and a 503 says when to retry.
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.origins), allow_methods=["GET", "POST"],
-                       allow_headers=["*"], max_age=600)
+                       allow_headers=["*"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=settings.origins)
     admission = Admission(settings.queue)
 

@@ -7,6 +7,7 @@ call out to the internet.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -231,3 +232,74 @@ def test_the_source_is_a_link_and_the_attribution_is_whole(browser, live_server:
         assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in links
     finally:
         watch.close()
+
+
+
+# A newsroom's own script: fetch() and what it can read of the response (a refusal by CORS is a TypeError).
+CALL = """window.call = async (url, init) => {
+    try {
+        const response = await fetch(url, init || undefined);
+        return {status: response.status, retryAfter: response.headers.get('retry-after'),
+                body: await response.json()};
+    } catch (error) {
+        return {refused: String(error)};
+    }
+};"""
+
+
+def newsroom_page(watch: Watch, host: HostPage) -> None:
+    """Open an empty page on ``host``'s origin that defines ``call`` (CALL) for its script."""
+    (host.folder / "blank.html").write_text("<!doctype html><title>Newsroom</title>", "utf-8")
+    watch.page.goto(host.origin + "/blank.html")
+    watch.page.add_script_tag(content=CALL)
+
+
+def call(watch: Watch, url: str, init: dict | None = None) -> dict:
+    return watch.page.evaluate("([url, init]) => call(url, init)", [url, init])
+
+
+def test_a_newsroom_page_calls_the_api_with_fetch(browser, live_server: Server, host_page: HostPage,
+                                                  tmp_path: Path) -> None:
+    """fetch() from the allowed origin: GET with every parameter, POST as JSON (a preflight), mistakes as 400
+    JSON the script can read; from any other origin the browser refuses to hand over the answer."""
+    watch = Watch(browser)
+    other = HostPage(tmp_path)
+    try:
+        newsroom_page(watch, host_page)
+        query = "q=Yangtze+River+Delta&k=2&speaker=Gu&conference=five+centers&from=2024-01-01&to=2024-12-31"
+        got = call(watch, f"{live_server.url}/api/ask?{query}")
+        assert got["status"] == 200 and got["body"]["filters"]["speaker"] == "Gu"
+        assert [a["speaker"] for a in got["body"]["answers"]] == ["Gu Jun"]
+        post = {"method": "POST", "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"q": SEED_QUESTION, "k": 1, "from": "2024-03-28", "to": "2024-03-28"})}
+        posted = call(watch, live_server.url + "/api/ask", post)
+        assert posted["status"] == 200 and posted["body"]["answers"][0]["asked_by"] == "Southern Metropolis Daily"
+        bad = {**post, "body": json.dumps({"q": "trade", "k": 0})}
+        assert call(watch, live_server.url + "/api/ask", bad) == {
+            "status": 400, "retryAfter": None, "body": {"error": "k must be between 1 and 50 (got 0)."}}
+        newsroom_page(watch, other)
+        for init in (None, post):
+            assert call(watch, f"{live_server.url}/api/ask?{query}", init) == {"refused": "TypeError: Failed to fetch"}
+    finally:
+        watch.close()
+        other.stop()
+
+
+def test_a_busy_server_tells_a_newsroom_page_when_to_retry(browser, served_index: Path, host_page: HostPage) -> None:
+    """A 503's Retry-After reaches the page's script: fetch() reads only the headers CORS exposes."""
+    server = Server(served_index, "--origins", host_page.origin, env={"PRESSROOM_QUEUE": "1"})
+    watch = Watch(browser)
+    try:
+        newsroom_page(watch, host_page)
+        busy: list[dict] = []
+        for round_ in range(5):  # 12 questions at once, as many rounds as it takes for two to overlap
+            urls = [f"{server.url}/api/ask?k=50&q=foreign+trade+{round_}+{i}" for i in range(12)]
+            results = watch.page.evaluate("urls => Promise.all(urls.map(url => call(url)))", urls)
+            assert {r.get("status") for r in results} <= {200, 503}, results
+            busy = [r for r in results if r["status"] == 503]
+            if busy:
+                break
+        assert busy and all(r["retryAfter"] == "1" and "busy" in r["body"]["error"] for r in busy)
+    finally:
+        watch.close()
+        server.stop()
