@@ -33,7 +33,9 @@ _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d+)?(?:/[A-Za-z0-9._~/%\-
 # System fonts only: Gradio's default theme would fetch Google Fonts, and the page must not call out.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "monospace"])
-COMPACT_CSS = "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
+# Scoped to the app's container: <gradio-app> adds this CSS to the host page too, where a bare `footer` rule
+# hid the newsroom's own footer.
+COMPACT_CSS = ".gradio-container footer { display: none !important; } .gradio-container { padding: 0 !important; }"
 
 
 def as_text(text: str) -> str:

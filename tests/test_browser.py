@@ -126,6 +126,22 @@ def test_embedded_widget_quotes_the_answer_verbatim(browser, request, host_page:
         watch.close()
 
 
+def test_the_web_component_leaves_the_host_page_styles_alone(browser, live_server: Server,
+                                                             host_page: HostPage) -> None:
+    """<gradio-app> puts the widget's CSS into the host page's document: a bare rule (footer { display: none })
+    hid the newsroom's own footer."""
+    watch = Watch(browser)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        watch.page.locator("#press-room-component").get_by_placeholder("Ask a question…").wait_for(
+            timeout=ANSWER_TIMEOUT_MS)
+        assert watch.page.locator("body > footer").is_visible()
+        font = watch.page.locator("body > h1").evaluate("h => getComputedStyle(h).fontFamily")
+        assert font == "system-ui, sans-serif"
+    finally:
+        watch.close()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_chat_page_answers_folds_more_and_follows_up(browser, request, tmp_path: Path, workers: int) -> None:
     # Two answering processes behind one HTTP process: the session's join and its event stream stay together.
