@@ -35,7 +35,11 @@ THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "monospace"])
 # Scoped to the app's container: <gradio-app> adds this CSS to the host page too, where a bare `footer` rule
 # hid the newsroom's own footer.
-COMPACT_CSS = ".gradio-container footer { display: none !important; } .gradio-container { padding: 0 !important; }"
+# The widget fits 400×600 with its Filters open too: the chat gives them its height (Gradio's 32 px side padding
+# would also stack the filters' fields one under another).
+COMPACT_CSS = (".gradio-container footer { display: none !important; } .gradio-container { padding: 0 !important; } "
+               ".gradio-container .main { padding: 8px !important; } "
+               ".gradio-container:has(#filters .label-wrap.open) #chat { height: 200px !important; }")
 
 
 def as_text(text: str) -> str:
@@ -134,7 +138,7 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
         earlier = gr.State([])
         question = gr.Textbox(placeholder="Ask a question…", show_label=False, submit_btn=True,
                               max_length=2000, autofocus=not compact, elem_id="question")
-        with gr.Accordion("Filters", open=False):
+        with gr.Accordion("Filters", open=False, elem_id="filters"):
             with gr.Row():
                 speaker = gr.Dropdown([ANYONE, *catalog.speakers], value=ANYONE, label="Speaker",
                                       allow_custom_value=True)

@@ -126,6 +126,36 @@ def test_embedded_widget_quotes_the_answer_verbatim(browser, request, host_page:
         watch.close()
 
 
+OUTSIDE_THE_BOX = """el => {
+    const app = el.closest('gradio-app'), box = app.getBoundingClientRect();
+    const bottom = Math.min(box.bottom, innerHeight), right = Math.min(box.right, innerWidth);
+    return [...app.querySelectorAll('*')].map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.width > 0 && r.height > 0 && (r.bottom > bottom + 1 || r.right > right + 1))
+        .map(([e, r]) => `${e.tagName}.${e.className} ${Math.round(r.right)}×${Math.round(r.bottom)}`);
+}"""
+
+
+@pytest.mark.parametrize("way", ["iframe", "web component"])
+def test_the_widget_fits_its_400_by_600_box_with_the_filters_open(browser, live_server: Server,
+                                                                  host_page: HostPage, way: str) -> None:
+    """Nothing of the widget lies outside its box or needs scrolling to reach (the filters' date fields were
+    below the bottom: 952 px tall in the iframe, 146 px over the web component's box)."""
+    watch = Watch(browser, 1000, 900)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        scope = (watch.page.frame_locator("#press-room-iframe") if way == "iframe"
+                 else watch.page.locator("#press-room-component"))
+        scope.get_by_placeholder("Ask a question…").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        assert scope.locator("#filters").evaluate(OUTSIDE_THE_BOX) == []
+        scope.get_by_text("Filters").click()
+        scope.get_by_placeholder("2024-12-31").wait_for()
+        watch.page.wait_for_timeout(500)  # the accordion's transition
+        assert scope.locator("#filters").evaluate(OUTSIDE_THE_BOX) == []
+        assert scope.locator("#chat").evaluate("c => c.getBoundingClientRect().height") >= 150
+    finally:
+        watch.close()
+
+
 def test_the_web_component_leaves_the_host_page_styles_alone(browser, live_server: Server,
                                                              host_page: HostPage) -> None:
     """<gradio-app> puts the widget's CSS into the host page's document: a bare rule (footer { display: none })
