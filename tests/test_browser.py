@@ -156,6 +156,25 @@ def test_the_widget_fits_its_400_by_600_box_with_the_filters_open(browser, live_
         watch.close()
 
 
+def test_the_widgets_source_link_opens_outside_the_frame(browser, live_server: Server, host_page: HostPage) -> None:
+    """A reader clicks through to the page quoted: a new tab opens on it, and the widget stays in its frame."""
+    source = "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm"
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context.route("http://english.scio.gov.cn/**",  # answered here: the test needs no internet
+                  lambda route: route.fulfill(status=200, content_type="text/html", body="<title>SCIO</title>"))
+    try:
+        page = context.new_page()
+        page.goto(host_page.point_at(live_server.url))
+        frame = page.frame_locator("#press-room-iframe")
+        ask(frame, SEED_QUESTION)
+        with context.expect_page() as opened:
+            frame.locator("#chat a", has_text="english.scio.gov.cn").first.click()
+        assert opened.value.url == source
+        assert live_server.url + "/embed/" in [f.url for f in page.frames]
+    finally:
+        context.close()
+
+
 def test_the_web_component_leaves_the_host_page_styles_alone(browser, live_server: Server,
                                                              host_page: HostPage) -> None:
     """<gradio-app> puts the widget's CSS into the host page's document: a bare rule (footer { display: none })
