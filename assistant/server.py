@@ -145,6 +145,12 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
     _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
 
+    @app.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False)
+    def api_unknown(rest: str) -> JSONResponse:
+        # A typo ('/api/ask/', '/api/search') would get the mounted chat's bare {"detail": "Not Found"}.
+        return _error(f"There is no /api/{rest}; the API is GET or POST /api/ask (and GET /healthz).", 404)
+
     @app.get("/gradio.js")
     def gradio_js() -> Response:
         # Gradio's loader imports ./assets/index-<hash>.js, which the mounted app serves at /assets/.

@@ -131,6 +131,14 @@ def test_other_methods_get_a_405_that_says_which(live_server: Server, method: st
     if method != "HEAD":  # a HEAD response has no body
         assert response.json()["error"].startswith(f"{method} {path} is not supported; use GET {path}")
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/ask/"), ("POST", "/api/ask/"), ("GET", "/api/search"),
+                                            ("GET", "/api/")])
+def test_a_mistyped_api_route_is_a_404_that_names_the_right_one(live_server: Server, method: str, path: str) -> None:
+    response = api(live_server, method, path + "?q=trade")
+    assert response.status_code == 404
+    assert response.json()["error"] == f"There is no {path}; the API is GET or POST /api/ask (and GET /healthz)."
+
+
 ODD_QUESTIONS = {
     "control characters": "trade\x01\x02\x1b[31m policy",
     "NUL bytes": "foreign\x00 trade",
