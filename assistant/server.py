@@ -4,7 +4,7 @@ Routes::
 
     /                 the chat (Gradio)
     /embed/           the compact chat for <iframe> and <gradio-app> embedding (no header, no footer)
-    /api/ask          GET or POST: the JSON of `pressroom ask --json`
+    /api/ask          GET or POST: the JSON of `pressroom ask --json` (any other /api/… path: a 404 naming it)
     /healthz          model, passage count, answering processes ready (503 when none is)
     /gradio.js        Gradio's own web-component loader, served from the installed package (no CDN)
     /embed-example    a host page that embeds the widget both ways (examples/embed.html)
