@@ -156,6 +156,22 @@ def test_the_widget_fits_its_400_by_600_box_with_the_filters_open(browser, live_
         watch.close()
 
 
+def test_a_page_from_an_origin_not_allowed_gets_no_widget(browser, live_server: Server, tmp_path: Path) -> None:
+    """The browser itself refuses: frame-ancestors blocks the iframe, CORS the web component's loader."""
+    other = HostPage(tmp_path)
+    watch = Watch(browser)
+    failed: list[str] = []
+    watch.page.on("requestfailed", lambda r: failed.append(r.url))
+    try:
+        watch.page.goto(other.point_at(live_server.url), wait_until="load")  # after the module script's fetch
+        assert live_server.url + "/gradio.js" in failed
+        assert watch.page.evaluate("() => customElements.get('gradio-app') === undefined")
+        assert [f.url for f in watch.page.frames[1:]] == ["chrome-error://chromewebdata/"]  # the framing, blocked
+    finally:
+        watch.close()
+        other.stop()
+
+
 def test_the_widgets_source_link_opens_outside_the_frame(browser, live_server: Server, host_page: HostPage) -> None:
     """A reader clicks through to the page quoted: a new tab opens on it, and the widget stays in its frame."""
     source = "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm"
