@@ -193,6 +193,19 @@ def test_cors_allows_only_the_allow_list(live_server: Server, host_page) -> None
     assert "access-control-allow-origin" not in refused.headers
 
 
+def test_origins_are_compared_as_browsers_send_them(served_index: Path) -> None:
+    """Browsers send Origin in lower case without a default port: an allow-list written otherwise must match."""
+    server = Server(served_index, "--origins", "http://LocalHost:8123/,https://News.Example.org:443")
+    try:
+        for origin in ("http://localhost:8123", "https://news.example.org"):
+            response = api(server, path="/api/ask?q=trade", headers={"Origin": origin})
+            assert response.headers.get("access-control-allow-origin") == origin
+        policy = api(server, path="/embed/").headers["content-security-policy"]
+        assert policy == "frame-ancestors 'self' http://localhost:8123 https://news.example.org"
+    finally:
+        server.stop()
+
+
 def test_frame_ancestors_matches_the_allow_list(live_server: Server, host_page) -> None:
     for path in ("/", "/embed/"):
         policy = api(live_server, path=path).headers["content-security-policy"]
