@@ -156,6 +156,28 @@ def test_the_widget_fits_its_400_by_600_box_with_the_filters_open(browser, live_
         watch.close()
 
 
+def test_the_widgets_filters_narrow_the_answers_and_explain_a_bad_date(browser, live_server: Server,
+                                                                      host_page: HostPage) -> None:
+    watch = Watch(browser)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        frame = watch.page.frame_locator("#press-room-iframe")
+        frame.get_by_placeholder("Ask a question…").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        frame.get_by_text("Filters").click()
+        speaker = frame.get_by_label("Speaker")
+        speaker.fill("Wang Wentao")
+        speaker.press("Enter")
+        frame.get_by_placeholder("2024-01-01").fill("2024-01-01")
+        reply = squash(ask(frame, "foreign trade outlook"))
+        assert reply.startswith("Only answers with speaker Wang Wentao, from 2024-01-01")
+        cards = frame.locator("[data-testid=bot]").all_inner_texts()[1:]
+        assert cards and all(squash(card).split(" — ")[0].endswith("Wang Wentao") for card in cards), cards
+        frame.get_by_placeholder("2024-01-01").fill("yesterday")
+        assert ask(frame, "foreign trade outlook") == "from must be a date like 2024-03-28 (got 'yesterday')."
+    finally:
+        watch.close()
+
+
 def test_a_page_from_an_origin_not_allowed_gets_no_widget(browser, live_server: Server, tmp_path: Path) -> None:
     """The browser itself refuses: frame-ancestors blocks the iframe, CORS the web component's loader."""
     other = HostPage(tmp_path)
