@@ -200,3 +200,13 @@ def test_a_journalists_yes_in_a_qa_answer_is_not_the_question_answered(tmp_path)
     assert [t.text for t in turns if t.kind is Kind.QUESTION] == [
         "Will the foreign minister visit Paris next month?", "Yes."]
     assert [t.replies_to for t in turns if t.kind is Kind.ANSWER] == [0, 0]
+
+
+def test_the_chat_bolds_the_paragraph_that_matched(retriever: Retriever) -> None:
+    # Li Ming's answer on export credit insurance: its second paragraph is the one on the subject, not the first.
+    hit = retriever.search("export credit insurance", k=1)[0]
+    assert hit.answer.speaker == "Li Ming" and hit.matched == 1 and "export credit insurance" in hit.matched_text
+    shown = format_hit(hit)
+    bold = [line for line in shown.splitlines() if line.startswith("> **")]
+    assert len(bold) == 1 and "export credit insurance" in bold[0]
+    assert "Thank you for your question" not in bold[0]
