@@ -565,3 +565,14 @@ def test_a_page_saved_as_text_and_as_html_is_one_conference_and_then_unchanged(
     assert len(first.added) == 1 and first.updated == [] and first.passages == 5
     again = ingest([SEED, html], root, fake_encoder)
     assert again.unchanged == 2 and again.added == again.updated == [] and not again.committed
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_remove_with_a_blank_id_removes_nothing(tmp_path: Path, fake_encoder: FakeEncoder, blank: str) -> None:
+    # Every id starts with "": `pressroom remove "$ID"` with ID unset must not take out an index's only conference.
+    root = tmp_path / "ix"
+    ingest([SEED], root, fake_encoder)
+    digest = tree_digest(root)
+    with pytest.raises(PressroomError, match=r"matches no conference in the index at .*pressroom list"):
+        remove(root, [blank])
+    assert tree_digest(root) == digest

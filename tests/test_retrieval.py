@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.retrieval import Retriever, clean_question
+from assistant.retrieval import Retriever, clean_question, make_filter
 from embeddings.errors import PressroomError
 from embeddings.records import Kind
 from embeddings.transcripts import read_transcript
@@ -187,3 +187,34 @@ def test_questions_asked_at_once_get_the_answers_asked_one_by_one(retriever: Ret
     for one, other in zip(alone, together, strict=True):
         assert [h[:2] for h in one] == [h[:2] for h in other]
         assert [h[2] for h in one] == pytest.approx([h[2] for h in other], abs=1e-4)
+
+
+def test_date_bounds_are_inclusive_and_a_conference_matches_in_any_case(retriever: Retriever) -> None:
+    # The seed conference was held on 2024-03-28: --from and --to that day both keep it (one day is a valid range).
+    one_day = retriever.search(SEED_QUESTION, 3, make_filter(since="2024-03-28", until="2024-03-28"))
+    assert one_day and {h.answer.date.isoformat() for h in one_day} == {"2024-03-28"}
+    assert one_day[0].answer.speaker == "Gu Jun"
+    # Held 2024-03-28, published 2024-04-08: the filter is on the day held, so 04-01..04-30 does not keep it.
+    assert retriever.search(SEED_QUESTION, 3, make_filter(since="2024-04-01", until="2024-04-30")) == []
+    shouted = retriever.search(SEED_QUESTION, 3, make_filter(conference="FIVE CENTERS"))
+    assert shouted and {h.answer.conference_id for h in shouted} == {one_day[0].answer.conference_id}
+
+
+def test_a_filter_narrows_the_answers_without_changing_their_scores(retriever: Retriever) -> None:
+    # BM25 is normalised over the whole index (its best key here is Li Ming's), so an answer of Wang Wentao's
+    # scores the same with or without a filter: the filter must not lift his answers.
+    question = "overseas warehouses for cross-border e-commerce"
+    everyone = {h.answer.id: h.score for h in retriever.search(question, 50)}
+    wang = retriever.search(question, 5, make_filter(speaker="Wang Wentao"))
+    assert wang and {h.answer.speaker for h in wang} == {"Wang Wentao"}
+    assert [h.score for h in wang] == pytest.approx([everyone[h.answer.id] for h in wang], abs=1e-5)
+
+
+@pytest.mark.parametrize("question", ["What will the weather be like in Paris tomorrow?",
+                                      "Is it going to rain this weekend in London?",
+                                      "When does the monsoon season start in Mumbai?"])
+def test_an_off_topic_question_near_only_a_journalists_question_gets_no_answer(retriever: Retriever,
+                                                                               question: str) -> None:
+    # Users' questions resemble journalists' more than answers, so a question key must clear the abstention
+    # threshold by the model's margin: weather questions come close to the questions on winter tourism.
+    assert retriever.search(question, 5) == []

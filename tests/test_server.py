@@ -271,3 +271,39 @@ def test_the_index_is_unchanged_by_all_of_the_above(live_server: Server, served_
 
     assert tree_digest(served_index) == served_digest
     assert api(live_server, path="/healthz").json()["ok"]
+
+
+def test_admission_takes_exactly_its_limit() -> None:
+    # --queue 2 means two questions in flight, not three; the one turned away gets the 503, never a place.
+    from assistant.server import Admission
+
+    admission = Admission(2)
+    assert [admission.enter() for _ in range(3)] == [True, True, False]
+    admission.leave()
+    assert admission.enter() and not admission.enter()
+
+
+class _NoWorkerReady:
+    """A pool whose answering processes have all gone (killed, respawning): nothing can answer."""
+
+    catalog = None
+    ready = 0
+
+    async def watch(self) -> None:
+        pass
+
+
+def test_healthz_is_503_while_no_answering_process_is_ready(tmp_path: Path) -> None:
+    # A load balancer reads the status code, not the body: "ok": false with a 200 would keep sending questions.
+    from fastapi.testclient import TestClient
+
+    from assistant.server import build_app
+    from assistant.settings import Settings
+    from assistant.workers import Catalog
+
+    pool = _NoWorkerReady()
+    pool.catalog = Catalog("all-MiniLM-L6-v2", 17, 3, ("Gu Jun",), ("A conference",), ())
+    response = TestClient(build_app(Settings(index=tmp_path / "index"), pool)).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "model": "all-MiniLM-L6-v2", "passages": 17, "conferences": 3,
+                               "workers": 0}
