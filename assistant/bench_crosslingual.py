@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from embeddings.encoder import E5_MODEL, load_encoder
+from embeddings.errors import counted
 from embeddings.qa import QAPair
 
 from .bench_quality import MemoEncoder, _pressroom, _timed, build_index, normalise, read_pair_lines
@@ -70,10 +71,11 @@ def run_cross_lingual(path: Path, pairs: Sequence[QAPair], translated: Sequence[
     gold = [t.pair.answer for t in translated]
     methods: dict[str, dict[str, float]] = {}
     if monolingual.encoder.name != E5_MODEL:
-        say(f"Asking {len(translated)} questions in English and Chinese with {monolingual.encoder.name}…")
+        say(f"Asking {counted(len(translated), 'question')} in English and Chinese with {monolingual.encoder.name}…")
         methods[f"english ({monolingual.encoder.name})"] = _ask(english, monolingual, gold)
         methods[f"chinese ({monolingual.encoder.name})"] = _ask(chinese, monolingual, gold)
-    say(f"Encoding the answers with {E5_MODEL} and asking {len(translated)} questions in English and Chinese…")
+    say(f"Encoding the answers with {E5_MODEL} and asking {counted(len(translated), 'question')} in English and "
+        "Chinese…")
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp:
         index = build_index(pairs, Path(tmp) / "index", MemoEncoder(e5), path)
         try:

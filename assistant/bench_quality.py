@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embeddings.encoder import BGE_SMALL, MPNET, Encoder, load_compared
-from embeddings.errors import PressroomError
+from embeddings.errors import PressroomError, counted
 from embeddings.index import Index, IndexWriter
 from embeddings.keywords import KeywordIndex
 from embeddings.qa import QAPair, conferences_from_pairs, read_pairs
@@ -147,7 +147,8 @@ class QualityReport:
         rate = f", learning rate {t.learning_rate:g}" if t.learning_rate else ""
         soup = f", weights averaged with {', '.join(t.soup)}" if t.soup else ""
         scale = f", loss scale {t.scale:g}" if t.scale != SCALE else ""
-        return (f"pressroom-tuned: {t.name}, trained on {t.pairs} pairs of {files}{seen}, {t.epochs} epochs, "
+        return (f"pressroom-tuned: {t.name}, trained on {counted(t.pairs, 'pair')} of {files}{seen}, "
+                f"{counted(t.epochs, 'epoch')}, "
                 f"batch {t.batch_size}{rate}{scale}{soup}.")
 
 
@@ -182,7 +183,7 @@ def test_cut(pairs: Sequence[QAPair]) -> str:
     """The first date (ISO) of the test split: the latest 30 % of the pairs' distinct dates."""
     dates = sorted({p.day.isoformat() for p in pairs if p.day})
     if len(dates) < 2:
-        raise PressroomError(f"The file has {len(dates)} distinct date(s); a tune/test split needs at least 2 "
+        raise PressroomError(f"The file has {counted(len(dates), 'distinct date')}; a tune/test split needs at least 2 "
                              "(use --split all).")
     return dates[-math.ceil(len(dates) * TEST_SHARE)]
 
@@ -305,7 +306,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
     distinct = distinct_answers(pairs)
     answers = list(distinct)
     memo = MemoEncoder(encoder)
-    say(f"Encoding {len(answers)} distinct answers…")
+    say(f"Encoding {counted(len(answers), 'distinct answer')}…")
     matrix = memo.encode([p.answer.strip() for p in distinct.values()])  # as the index's one-line paragraphs
     keywords = KeywordIndex.build(answers)
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp:
@@ -322,12 +323,12 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             runs: dict[str, Run] = {}
             for name, rank in (("bm25", bm25), ("dense", _dense(matrix, answers, encoder)),
                                ("pressroom", _pressroom(product))):
-                say(f"Asking {len(questions)} questions: {name}…")
+                say(f"Asking {counted(len(questions), 'question')}: {name}…")
                 runs[name] = _timed(questions, rank, gold)
                 methods[name] = runs[name].metrics()
             tuned_abstention = None
             if tuned is not None:
-                say(f"Encoding the answers with {tuned.name} and asking {len(questions)} questions…")
+                say(f"Encoding the answers with {tuned.name} and asking {counted(len(questions), 'question')}…")
                 with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tuned_tmp:
                     tuned_index = build_index(pairs, Path(tuned_tmp) / "index", MemoEncoder(tuned), path)
                     try:
@@ -339,7 +340,8 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
                 methods["pressroom-tuned"] = run.metrics()
             for key in compare:
                 if key == "rerank":
-                    say(f"Reranking the top {RERANK_DEPTH} of {len(questions)} questions with the cross-encoder…")
+                    say(f"Reranking the top {RERANK_DEPTH} of {counted(len(questions), 'question')} with the "
+                        "cross-encoder…")
                     reranked = _reranked(product, questions, gold, {"pressroom+rerank": None,
                                                                     "pressroom+blend": RERANK_WEIGHT})
                     methods.update((name, run.metrics()) for name, run in reranked.items())
@@ -352,7 +354,7 @@ def run_quality(path: Path, encoder: Encoder, *, split: str = "test", steps: boo
             step_table = _steps(split_pairs(pairs, "tune"), index, encoder, "rerank" in compare) if steps else None
             keyed = None
             if reworded:
-                say(f"Indexing the answers with their questions as keys; asking {len(reworded)} rewordings…")
+                say(f"Indexing the answers with their questions as keys; asking {counted(len(reworded), 'rewording')}…")
                 keyed = _rewordings(pairs, reworded, memo, path, Path(tmp) / "keyed", product, off_topic)
             cross = None
             if chinese is not None:
@@ -450,15 +452,15 @@ def _other_model(model: str, key: str, pairs: Sequence[QAPair], path: Path, ques
     encoder = load_compared(model)
     memo = MemoEncoder(encoder)
     distinct = distinct_answers(pairs)
-    say(f"Encoding {len(distinct)} distinct answers with {model}…")
+    say(f"Encoding {counted(len(distinct), 'distinct answer')} with {model}…")
     matrix = memo.encode([p.answer.strip() for p in distinct.values()], progress=True)
     out = {}
-    say(f"Asking {len(questions)} questions: dense-{key}…")
+    say(f"Asking {counted(len(questions), 'question')}: dense-{key}…")
     out[f"dense-{key}"] = _timed(questions, _dense(matrix, list(distinct), encoder), gold).metrics()
     with tempfile.TemporaryDirectory(prefix="pressroom-bench-") as tmp:
         index = build_index(pairs, Path(tmp) / "index", memo, path)
         try:
-            say(f"Asking {len(questions)} questions: pressroom-{key}…")
+            say(f"Asking {counted(len(questions), 'question')}: pressroom-{key}…")
             out[f"pressroom-{key}"] = _timed(questions, _pressroom(Retriever(index, encoder)), gold).metrics()
         finally:
             index.close()

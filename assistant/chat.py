@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from embeddings.errors import PressroomError
 
-from .retrieval import Hit, Reply, make_filter
+from .retrieval import LESS_RELATED, Hit, Reply, make_filter
 from .settings import Settings
 from .workers import Answerer
 
@@ -33,7 +33,13 @@ _PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d+)?(?:/[A-Za-z0-9._~/%\-
 # System fonts only: Gradio's default theme would fetch Google Fonts, and the page must not call out.
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"],
                           font_mono=["ui-monospace", "monospace"])
-COMPACT_CSS = "footer { display: none !important; } .gradio-container { padding: 0 !important; }"
+# Scoped to the app's container: <gradio-app> adds this CSS to the host page too, where a bare `footer` rule
+# hid the newsroom's own footer.
+# The widget fits 400×600 with its Filters open too: the chat gives them its height (Gradio's 32 px side padding
+# would also stack the filters' fields one under another).
+COMPACT_CSS = (".gradio-container footer { display: none !important; } .gradio-container { padding: 0 !important; } "
+               ".gradio-container .main { padding: 8px !important; } "
+               ".gradio-container:has(#filters .label-wrap.open) #chat { height: 200px !important; }")
 
 
 def as_text(text: str) -> str:
@@ -70,7 +76,8 @@ def card_title(rank: int, hit: Hit) -> str:
 
 
 def format_reply(reply: Reply) -> list[gr.ChatMessage]:
-    """The chat messages for one reply: the best answer in full, the next ones folded as cards."""
+    """The chat messages for one reply: the best answer in full, the next ones folded as cards; those below the
+    threshold after a label saying they are less closely related."""
     notes = []
     if reply.query.differs_from(reply.question):
         notes.append(f"*Searched for:* {as_text(reply.query.text)}")
@@ -82,7 +89,9 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
         return [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, NO_ANSWER]))]
     best, *more = reply.hits
     messages = [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, format_hit(best)]))]
-    for rank, hit in enumerate(more[:FURTHER_ANSWERS], 2):
+    for rank, (before, hit) in enumerate(zip(reply.hits, more[:FURTHER_ANSWERS], strict=False), 2):
+        if hit.below_threshold and not before.below_threshold:  # Retriever.ask puts them last
+            messages.append(gr.ChatMessage(role="assistant", content=f"*{as_text(LESS_RELATED)}*"))
         messages.append(gr.ChatMessage(role="assistant", content=format_hit(hit),
                                        metadata={"title": card_title(rank, hit), "status": "done"}))
     return messages
@@ -132,7 +141,7 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
         earlier = gr.State([])
         question = gr.Textbox(placeholder="Ask a question…", show_label=False, submit_btn=True,
                               max_length=2000, autofocus=not compact, elem_id="question")
-        with gr.Accordion("Filters", open=False):
+        with gr.Accordion("Filters", open=False, elem_id="filters"):
             with gr.Row():
                 speaker = gr.Dropdown([ANYONE, *catalog.speakers], value=ANYONE, label="Speaker",
                                       allow_custom_value=True)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from embeddings.errors import PressroomError
+from embeddings.errors import PressroomError, counted
 from embeddings.records import Kind, Role, Turn
 from embeddings.tune import BATCH_SIZE, EPOCHS, LEARNING_RATE, SCALE
 
@@ -116,7 +116,7 @@ def ask(words: tuple[str, ...], k: str | None, speaker: str | None, conference: 
       pressroom ask "How will Shanghai lead the integration of the Yangtze River Delta?" -k 3
       pressroom ask "foreign investment" --speaker "Gu Jun" --from 2024-01-01 --json
     """
-    from .retrieval import Retriever, make_filter
+    from .retrieval import LESS_RELATED, Retriever, make_filter
 
     question = sys.stdin.read() if words == ("-",) else " ".join(words)
     settings = Settings.load(index=index, model=model, k=k)
@@ -137,6 +137,8 @@ def ask(words: tuple[str, ...], k: str | None, speaker: str | None, conference: 
         click.echo("No official answer on this in the indexed transcripts"
                    + (f" among answers with {chosen}." if chosen else "."))
     for rank, hit in enumerate(reply.hits, 1):
+        if hit.below_threshold and not reply.hits[rank - 2].below_threshold:  # ask puts them last, never first
+            click.echo(LESS_RELATED + "\n")
         click.echo(_format_hit(rank, hit))
 
 
@@ -178,8 +180,10 @@ def list_(index: str | None, as_json: bool) -> None:
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     for r in rows:
-        click.echo(f"{r.id}  {r.date or '----------'}  {r.answers:4d} answers  {r.passages:5d} passages  {r.title}")
-    click.echo(f"{len(rows)} conference(s), {idx.manifest.passages} passages, model {idx.manifest.model}.")
+        click.echo(f"{r.id}  {r.date or '----------'}  {counted(r.answers, 'answer', width=4):12}  "
+                   f"{counted(r.passages, 'passage', width=5):14}  {r.title}")
+    click.echo(f"{counted(len(rows), 'conference')}, {counted(idx.manifest.passages, 'passage')}, "
+               f"model {idx.manifest.model}.")
 
 
 @cli.command(short_help="Show a conference's turns as read: who asked, who answered.")
@@ -191,14 +195,15 @@ def list_(index: str | None, as_json: bool) -> None:
 def show(conference: str, index: str | None, full: bool, as_json: bool) -> None:
     """Show how a transcript was read: every turn in order, numbered, with its role, speaker and text.
 
-    CONFERENCE is an id from `pressroom list` or part of a title (as --conference matches). Turns marked
+    CONFERENCE is an id from `pressroom list` (or a unique prefix of it, as `pressroom remove` takes) or part of
+    a title (as --conference matches). Turns marked
     [ask] are officials' answers and statements, which `pressroom ask` can return; questions, hand-offs,
     the chair's remarks and interpreters' notes are never returned. --json always holds whole paragraphs.
 
     \b
     Example:
       pressroom show "five centers"
-      pressroom show 3f2a9c1d0b7e4a55 --full --json
+      pressroom show 3f2a9c --full --json
     """
     from embeddings.index import Index
 
@@ -216,7 +221,7 @@ def show(conference: str, index: str | None, full: bool, as_json: bool) -> None:
     for page in found.pages:
         click.echo(f"page {page.number}: {page.source}")
     returnable = sum(t.kind.searchable for t in found.turns)
-    click.echo(f"{len(found.turns)} turns; [ask] marks the {returnable} that `pressroom ask` can return, "
+    click.echo(f"{counted(len(found.turns), 'turn')}; [ask] marks the {returnable} that `pressroom ask` can return, "
                "[never] those it never returns.\n")
     for number, turn in enumerate(found.turns, 1):
         click.echo(_format_turn(number, turn, full))
@@ -272,7 +277,7 @@ def remove(conference_ids: tuple[str, ...], index: str | None) -> None:
     titles, passages = run_remove(settings.index, list(conference_ids))
     for title in titles:
         click.echo(f"Removed: {title}")
-    click.echo(f"Index: {passages} passages in {settings.index}.")
+    click.echo(f"Index: {counted(passages, 'passage')} in {settings.index}.")
 
 
 @cli.command(short_help="Start the web chat, the widget and the HTTP API.")
@@ -333,8 +338,8 @@ def doctor(index: str | None, model: str | None) -> None:
     click.echo(f"Found: {diagnosis.problem}")
     report = diagnosis.report
     assert report is not None
-    click.echo(f"Rebuilt from {len(diagnosis.sources)} source(s): {report.passages} passages, "
-               f"{len(report.added)} conference(s).")
+    click.echo(f"Rebuilt from {counted(len(diagnosis.sources), 'source')}: {counted(report.passages, 'passage')}, "
+               f"{counted(len(report.added), 'conference')}.")
     for _, why in report.rejected:
         click.echo(f"Rejected: {why}", err=True)
     if not report.committed:
@@ -384,7 +389,8 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
                       epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
                       files=[str(f) for f in files], split=split, soup=soup, scale=scale)
-    click.echo(f"Tuned {tuned.base} on {tuned.pairs} pairs ({tuned.epochs} epochs, {tuned.seconds:.0f} s): {out} "
+    click.echo(f"Tuned {tuned.base} on {counted(tuned.pairs, 'pair')} ({counted(tuned.epochs, 'epoch')}, "
+               f"{tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
 
 
@@ -518,8 +524,8 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
         return
-    click.echo(f"{report.n} questions ({report.split} split, {report.dates[0]} to {report.dates[1]}), "
-               f"{report.answers} distinct answers, model {settings.model}")
+    click.echo(f"{counted(report.n, 'question')} ({report.split} split, {report.dates[0]} to {report.dates[1]}), "
+               f"{counted(report.answers, 'distinct answer')}, model {settings.model}")
     click.echo(_quality_table(report.methods))
     if report.tuned_from:
         click.echo(report.tuned_data())
@@ -528,21 +534,22 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
         click.echo(_quality_table(report.steps))
     if report.abstention:
         a = report.abstention
-        click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {a.off_topic} off-topic questions get no "
-                   f"answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
+        click.echo(f"\nAbstention below {a.threshold}: {a.refused:.1%} of {counted(a.off_topic, 'off-topic question')} "
+                   f"get no answer; Recall@1 lost on the {report.split} split: {a.lost_r1:.3f}")
     if report.tuned_abstention:
         a = report.tuned_abstention
         click.echo(f"Tuned model's abstention below {a.threshold}: {a.refused:.1%} of the off-topic questions get "
                    f"no answer; Recall@1 lost: {a.lost_r1:.3f}")
     if report.rewordings:
         r = report.rewordings
-        click.echo(f"\n{r.n} short rewordings of {r.pairs} questions; answers also keyed by their questions:")
+        click.echo(f"\n{counted(r.n, 'short rewording')} of {counted(r.pairs, 'question')}; answers also keyed by "
+                   "their questions:")
         click.echo(_quality_table(r.methods))
         if r.refused is not None:
             click.echo(f"With question keys, {r.refused:.1%} of the off-topic questions get no answer.")
     if report.chinese:
         c = report.chinese
-        click.echo(f"\nThe same {c.n} questions in English and in Chinese (answered: share not refused):")
+        click.echo(f"\nThe same {counted(c.n, 'question')} in English and in Chinese (answered: share not refused):")
         click.echo(_quality_table(c.methods, ("answered",)))
         click.echo(f"Chinese R@5 / English R@5 with {c.model}: {c.ratio_r5:.2f}")
         if c.off_topic_refused is not None:

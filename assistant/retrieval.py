@@ -35,6 +35,8 @@ CANDIDATES_PER_ANSWER = 8  # keys (paragraphs and questions) fetched per answer 
 # weight: on Chinese translations of tune-split questions (tests/data/questions_zh_tune.tsv, multilingual-e5-small)
 # R@5 was .317 with vectors alone, .585 at w = 0.1, 0.15 and 0.2, .561 at 0.3-0.6.
 FUSION_WEIGHT = 0.15
+# How the CLI and the chat head the answers marked below_threshold, shown after the others.
+LESS_RELATED = "Less closely related:"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Hit:
     answer: Answer
     score: float
     matched: int  # index into answer.paragraphs
+    # None of its keys reaches the abstention threshold (a question key: plus its margin), which some other answer's
+    # did. It stays in the ranking (the benchmark's R@5 and R@10 count it) but is shown apart, as less related.
+    below_threshold: bool = False
 
     @property
     def matched_text(self) -> str:
@@ -77,6 +82,7 @@ class Hit:
             "asked": a.asked,
             "also": [day.isoformat() for day in a.also],  # the same words said on other days
             "score": round(self.score, 4),
+            "below_threshold": self.below_threshold,
             "id": a.id,
         }
 
@@ -215,7 +221,10 @@ class Retriever:
             elif name_words(query.speaker) not in name_words(where.speaker):
                 # "What did Gu Jun say" under --speaker Wang: Wang's words are no answer to it
                 return Reply(text, query, where, [])
-        return Reply(text, query, where, self.search(query.text, k, where))
+        hits = self.search(query.text, k, where)
+        # As shown: the answers above the threshold first, then those below it, each in ranked order.
+        shown = [h for h in hits if not h.below_threshold] + [h for h in hits if h.below_threshold]
+        return Reply(text, query, where, shown)
 
     @cached_property
     def speakers(self) -> list[str]:
@@ -239,7 +248,8 @@ class Retriever:
 
         An answer scores as its best key: one of its paragraphs or a journalist's question it replied to. None
         when nothing is on the subject (no paragraph scores ``abstain_below``, no question that plus
-        the model's ``question_key_margin``).
+        the model's ``question_key_margin``); otherwise the answers none of whose keys does are still ranked,
+        marked ``below_threshold``.
         """
         k = check_k(k)
         text = clean_question(question)
@@ -254,16 +264,18 @@ class Retriever:
         if not len(scores) or scores[0] < self.abstain_below:
             return []
         keys = self.index.store.keys_at(positions.tolist())
-        if not any(score >= self.abstain_below + (self.question_key_margin if keys[pos][1] == QUESTION_KEY else 0)
-                   for score, pos in zip(scores.tolist(), positions.tolist(), strict=True)):
-            return []
         best: dict[str, float] = {}  # answer -> max score over its keys (paragraphs and questions)
         matched: dict[str, tuple[float, int]] = {}  # answer -> (best paragraph key's score, paragraph)
+        relevant: set[str] = set()  # answers with a key at or above its threshold
         for score, pos in zip(scores.tolist(), positions.tolist(), strict=True):
             turn, paragraph = keys[pos]
             best[turn] = max(best.get(turn, score), score)
             if paragraph != QUESTION_KEY and (turn not in matched or score > matched[turn][0]):
                 matched[turn] = (score, paragraph)
+            if score >= self.abstain_below + (self.question_key_margin if paragraph == QUESTION_KEY else 0):
+                relevant.add(turn)
+        if not relevant:
+            return []
         ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
         # An answer found by its question alone: bold its best-scoring paragraph, never the question.
         unmatched = [turn for turn, _ in ranked if turn not in matched]
@@ -282,7 +294,8 @@ class Retriever:
                 matched[turn] = (float(own.max()), rows[int(np.argmax(own))][1])
                 start += len(rows)
         answers = self.index.store.answers([turn for turn, _ in ranked])
-        return [Hit(answers[turn], score, matched.get(turn, (score, 0))[1]) for turn, score in ranked]
+        return [Hit(answers[turn], score, matched.get(turn, (score, 0))[1], turn not in relevant)
+                for turn, score in ranked]
 
     def _query(self, text: str, n: int, among: np.ndarray | None) -> _Query:
         """The question as both scorers see it: its vector, and its BM25 with the ``n`` best keys by it; a Chinese
@@ -292,7 +305,7 @@ class Retriever:
             return _Query(self.encoder.encode([text], query=True)[0], None)
         # BM25 does not need the vector, so it runs on another thread meanwhile: onnxruntime releases the GIL, and
         # a question alone keeps both cores busy (quiet machine, 2026-11-29, long questions p50: 1e5 passages 8.11 ->
-        # 6.08 ms, 1e6 11.11 -> 8.67 ms; see README, Speed); the same results.
+        # 6.08 ms, 1e6 11.11 -> 8.67 ms; see docs/speed.md); the same results.
         keywords = self._keywords.submit(self._bm25, text, n, among)
         vector = self.encoder.encode([text], query=True)[0]
         return _Query(vector, *keywords.result())

@@ -4,7 +4,7 @@ Routes::
 
     /                 the chat (Gradio)
     /embed/           the compact chat for <iframe> and <gradio-app> embedding (no header, no footer)
-    /api/ask          GET or POST: the JSON of `pressroom ask --json`
+    /api/ask          GET or POST: the JSON of `pressroom ask --json` (any other /api/… path: a 404 naming it)
     /healthz          model, passage count, answering processes ready (503 when none is)
     /gradio.js        Gradio's own web-component loader, served from the installed package (no CDN)
     /embed-example    a host page that embeds the widget both ways (examples/embed.html)
@@ -32,7 +32,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from embeddings.errors import PressroomError
+from embeddings.errors import PressroomError, counted
 
 from .retrieval import make_filter
 from .settings import PROJECT_DIR, Settings
@@ -108,8 +108,9 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
 
     app = FastAPI(title="Press Room", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     # Gradio allows any origin unless its parent app configures CORS: this allow-list is the only one.
+    # Retry-After is exposed: a page's fetch() reads only CORS-safelisted headers, and a 503 says when to retry.
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.origins), allow_methods=["GET", "POST"],
-                       allow_headers=["*"], max_age=600)
+                       allow_headers=["*"], expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(SecurityHeaders, origins=settings.origins)
     admission = Admission(settings.queue)
 
@@ -126,7 +127,8 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         except PressroomError as exc:
             return _error(str(exc), 400)
         if not admission.enter():
-            return _error(f"The server is busy ({admission.limit} questions in progress); retry in a moment.",
+            return _error(f"The server is busy ({counted(admission.limit, 'question')} in progress); retry in a "
+                          "moment.",
                           503, headers={"Retry-After": "1"})
         try:
             where = make_filter(params.get("speaker"), params.get("conference"), params.get("from"),
@@ -143,6 +145,12 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     # Other methods would fall through to the Gradio app mounted at / and get its bare 404 "Not Found".
     _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
     _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                   include_in_schema=False)
+    def api_unknown(rest: str) -> JSONResponse:
+        # A typo ('/api/ask/', '/api/search') would get the mounted chat's bare {"detail": "Not Found"}.
+        return _error(f"There is no /api/{rest}; the API is GET or POST /api/ask (and GET /healthz).", 404)
 
     @app.get("/gradio.js")
     def gradio_js() -> Response:
@@ -234,8 +242,9 @@ def run(settings: Settings) -> None:
     try:
         pool.start()
         app = build_app(settings, pool)
-        print(f"Press Room is answering on http://{settings.host}:{settings.port}/ with {settings.workers} "
-              f"answering process(es) (widget: /embed/, API: /api/ask, example host page: /embed-example)",
+        print(f"Press Room is answering on http://{settings.host}:{settings.port}/ with "
+              f"{counted(settings.workers, 'answering process', 'answering processes')} (widget: /embed/, "
+              "API: /api/ask, example host page: /embed-example)",
               flush=True)
         # uvloop: every question passes through this process, and libuv's loop costs it less CPU per request
         # than asyncio's (measured with `pressroom bench load`). h11 rather than httptools, whose parser

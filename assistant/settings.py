@@ -119,5 +119,15 @@ def _convert(name: str, value: Any, where: str) -> Any:
             raise PressroomError(f"{where} must be a whole number (got {value!r}).") from None
     if name == "origins":
         items = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(o.strip().rstrip("/") for o in items if o.strip())
+        return tuple(_origin(o) for o in items if o.strip())
     return str(value)
+
+
+def _origin(text: str) -> str:
+    """``text`` as a browser writes the page's origin in its Origin header, which CORS and frame-ancestors
+    compare exactly: lower case, no trailing slash, no default port (News.example.org:443 never matched)."""
+    origin = text.strip().rstrip("/").lower()
+    for scheme, port in (("http://", ":80"), ("https://", ":443")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            origin = origin.removesuffix(port)
+    return origin

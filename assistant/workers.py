@@ -79,8 +79,9 @@ class Catalog:
     @classmethod
     def of(cls, retriever: Retriever) -> Catalog:
         m = retriever.index.manifest
-        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers),
-                   tuple(c.title for c in retriever.index.store.conferences()), tuple(retriever.example_questions()))
+        titles = dict.fromkeys(c.title for c in retriever.index.store.conferences())  # Q&A days share one title
+        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers), tuple(titles),
+                   tuple(retriever.example_questions()))
 
     def to_wire(self) -> bytes:
         """The body of a worker's CATALOG message."""
@@ -105,7 +106,8 @@ def reply_from_wire(data: bytes) -> Reply:
     where = d["where"]
     return Reply(d["question"], Query(**d["query"]),
                  AnswerFilter(where["speaker"], where["conference"], _day(where["since"]), _day(where["until"])),
-                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"]) for h in d["hits"]])
+                 [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"], h["below_threshold"])
+                  for h in d["hits"]])
 
 
 def _answer_from_wire(d: dict[str, Any]) -> Answer:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import TranscriptError
+from .errors import TranscriptError, counted
 from .html import HtmlPage, content_id, decode_html, extract
 from .transcripts import MAX_TRANSCRIPT_BYTES
 
@@ -74,7 +74,8 @@ class Fetcher:
             except httpx.TransportError as exc:
                 problem = _reason(exc)
         raise TranscriptError(
-            f"{url} could not be fetched ({problem}, {tries} tries); check the address and the network connection."
+            f"{url} could not be fetched ({problem}, {counted(tries, 'try', 'tries')}); check the address and the "
+            "network connection."
         )
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .encoder import Encoder, load_encoder
-from .errors import PressroomError, TranscriptError
+from .errors import PressroomError, TranscriptError, counted
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
 from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
 from .index import CURRENT, Index, IndexWriter, writing
@@ -42,14 +42,21 @@ READERS: dict[str, Reader] = {
 
 @dataclass
 class IngestReport:
-    """The summary printed at the end of an ingest."""
+    """The summary printed at the end of an ingest.
 
-    files: int = 0  # files and fetched pages read
+    A source is what is read and replaced as one: a file (a Q&A file may hold many conferences), the saved pages of
+    one conference, or an address with the pages it brings along. Each source given is read, unchanged or rejected.
+    """
+
+    files: int = 0  # files and fetched pages the sources read or checked hold
+    read: int = 0  # sources read: new or changed
+    unchanged: int = 0  # sources skipped: same bytes as last time
+    sources_rejected: int = 0  # sources of which nothing could be read (a missing path, a binary file, …)
     added: list[str] = field(default_factory=list)  # conference titles
     updated: list[str] = field(default_factory=list)  # conferences whose content changed
     removed: list[str] = field(default_factory=list)  # conferences gone from a changed source
-    unchanged: int = 0  # sources skipped: same bytes as last time
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, why)
+    conferences: int = 0  # in the index after the ingest
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, why): whole sources and parts of them
     passages_before: int = 0
     passages: int = 0
     passages_added: int = 0
@@ -70,14 +77,20 @@ class IngestReport:
         return self.passages_before - self.passages_updated - self.passages_removed
 
     def summary(self) -> str:
-        """The one-paragraph summary `pressroom ingest` prints."""
+        """The one-paragraph summary `pressroom ingest` prints: each line's parts add up to its first number
+        (sources given, conferences and passages in the index), and each says what it counts."""
+        files = counted(self.files, "file or page", "files or pages")
+        problems = f"; {counted(len(self.rejected), 'problem')} listed below" if self.rejected else ""
+        sources = self.read + self.unchanged + self.sources_rejected
+        conferences_kept = self.conferences - len(self.added) - len(self.updated)
         return (
-            f"Read {self.files} file(s) or page(s): {len(self.added)} conference(s) added, {len(self.updated)} "
-            f"updated, {len(self.removed)} removed; {self.unchanged} source(s) unchanged, {len(self.rejected)} "
-            f"rejected. Passages: {self.passages_added} added, {self.passages_updated} updated, "
-            f"{self.passages_removed} removed, {self.passages_kept} skipped as unchanged "
-            f"({self.encoded} newly encoded); {self.passages} in the index, and {self.questions} journalists' "
-            "questions as keys."
+            f"Sources: {sources} ({files}): {self.read} read, {self.unchanged} unchanged, "
+            f"{self.sources_rejected} rejected{problems}. "
+            f"Conferences in the index: {self.conferences} ({len(self.added)} added, {len(self.updated)} updated, "
+            f"{conferences_kept} unchanged); {len(self.removed)} removed. "
+            f"Passages in the index: {self.passages} ({self.passages_added} added, {self.passages_updated} updated, "
+            f"{self.passages_kept} unchanged); {self.passages_removed} removed; "
+            f"{counted(self.encoded, 'text')} newly encoded. Journalists' questions as keys: {self.questions}."
         )
 
 
@@ -222,6 +235,7 @@ def ingest(
     # A fetcher made here (only when there are URLs to fetch) is closed here; one given is the caller's.
     own_fetcher = Fetcher() if fetcher is None and any(is_url(p) for p in paths) else None
     units, report.rejected = _units(paths, fetcher or own_fetcher)
+    report.sources_rejected = len(report.rejected)  # paths that name no transcript
     # A rebuild starts from an empty store, yet reports against the live index it replaces: what was there and
     # still is was not "added", and the counts add up (before + added - removed = after).
     live = _open_live(root) if rebuild else None
@@ -251,18 +265,22 @@ def ingest(
                     conferences, skipped = unit.read()
                 except TranscriptError as exc:
                     report.rejected.append((unit.name, str(exc)))
+                    report.sources_rejected += 1
                     continue
+                report.read += 1
                 report.rejected.extend((unit.name, why) for why in skipped)
                 _replace(store, conferences, sources, report, before, read)
                 changed = True
             if changed or rebuild:
                 kept = store.conference_ids()
                 report.removed += [title for cid, title in replaced.items() if cid not in kept]
+                report.conferences = len(kept)
                 _count_passages(report, old_keys, store)
                 stats = writer.commit(progress=progress)
                 report.passages, report.encoded, report.committed = stats.passages, stats.encoded, True
                 report.questions = stats.questions
             else:
+                report.conferences = len(store.conference_ids())
                 report.passages = report.passages_before
                 report.questions = store.count("keys") - report.passages_before
     finally:
@@ -353,23 +371,19 @@ def remove(root: Path, conference_ids: Sequence[str], encoder: Encoder | None = 
     """
     live = Index.open(root)
     try:
-        manifest, known = live.manifest, {info.id: info.title for info in live.store.conferences()}
+        manifest = live.manifest
+        # The lookup of `pressroom show`, by id only: a title part is too loose a handle to delete by.
+        known = dict(live.store.lookup(wanted, titles=False) for wanted in conference_ids)
     finally:
         live.close()
-    chosen: list[str] = []
-    for wanted in conference_ids:
-        matches = [cid for cid in known if cid.startswith(wanted.strip().lower())] if wanted.strip() else []
-        if len(matches) != 1:
-            how = "matches no conference" if not matches else f"matches {len(matches)} conferences"
-            raise PressroomError(f"{wanted!r} {how} in the index at {root}; `pressroom list` shows the ids.")
-        chosen.append(matches[0])
+    chosen = list(known)
     lazy = _LazyEncoder(manifest.model, manifest.dim, manifest.backend)
     with IndexWriter(root, encoder or lazy) as writer, writing(root):
-        for cid in dict.fromkeys(chosen):
+        for cid in chosen:
             writer.store.forget_source_hashes(cid)
             writer.store.delete(cid)
         stats = writer.commit()
-    return [known[cid] for cid in dict.fromkeys(chosen)], stats.passages
+    return list(known.values()), stats.passages
 
 
 __all__ = ["IngestReport", "discover", "ingest", "remove"]

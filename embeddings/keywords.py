@@ -214,7 +214,7 @@ class Postings:
     word: int  # its number in the index's vocabulary
 
 
-# When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions: see the README's
+# When the pruned top n is worth it, measured with `pressroom bench speed`'s indexes and questions: see docs/speed.md,
 # "Past the encoder". Below PRUNE_FROM keys the plain sum fits the caches and wins.
 PRUNE_FROM = 200_000
 # It gives up, and sums every posting, when the words it must sum hold more than this share of the question's

@@ -202,7 +202,7 @@ class OnnxEncoder:
             return out
         # Each text is encoded alone, never in a batch. Activations are quantised per run (dynamic int8), so a
         # batched text's vector depended a little on its batch-mates: the benchmark's test-split R@1 moved by up to
-        # 0.018 with the batch size or the way batches were formed (README, "The encoder recipe"). Alone, a
+        # 0.018 with the batch size or the way batches were formed (docs/speed.md, "The encoder recipe"). Alone, a
         # passage's vector is its text's alone, whatever else is ingested with it, as a question's is; and no time
         # goes on padding: one thread, 400 answers and 400 questions, 130.2 texts per CPU-second alone against
         # 121.0-121.4 in batches of 16. On the tune split (490 questions, 2026-11-29) Press Room's R@1 / MRR@10 were

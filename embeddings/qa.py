@@ -222,7 +222,9 @@ def conferences_from_pairs(pairs: list[QAPair], path: Path, *, voices: bool = Fa
                     turns.append(Turn(speaker=pair.speaker, role=Role.OFFICIAL, kind=Kind.ANSWER,
                                       paragraphs=paragraphs, replies_to=question))
         day = group[0].day
-        title = group[0].title or (f"Regular press conference, {day.isoformat()}" if day else "Press conference")
+        # The date is not put in the title: it is the conference's own field, and ask, the chat, list and show
+        # print it beside every title (a dated title showed it twice).
+        title = group[0].title or ("Regular press conference" if day else "Press conference")
         # A conference's id comes from its source: a pair without a link is sourced at its line (file#line),
         # not at the bare file, or every such pair of the file would get one id and replace the one before.
         url = source if "://" in source else None

@@ -272,30 +272,42 @@ class Store:
                           category=category, summary=summary)
 
     def find(self, wanted: str) -> Conference:
-        """The one conference ``wanted`` names, as ``--conference`` matches (see AnswerFilter): its exact id, or
-        part of its title, case-insensitively. A title equal to ``wanted`` wins over titles that only contain it,
-        so a whole title always names its conference.
+        """The one conference ``wanted`` names (see :meth:`lookup`), read back as :meth:`conference` does.
+
+        Raises:
+            PressroomError: none matches, or several do (the sentence lists them, id and title).
+        """
+        conference = self.conference(self.lookup(wanted)[0])
+        assert conference is not None  # listed a moment ago, and a published generation never changes
+        return conference
+
+    def lookup(self, wanted: str, *, titles: bool = True) -> tuple[str, str]:
+        """The id and title of the one conference ``wanted`` names: its id or an unambiguous prefix of it (ids are
+        long, `pressroom list` shows them whole), or, with ``titles``, part of its title as ``--conference`` matches
+        (see AnswerFilter), case-insensitively. An exact id or a title equal to ``wanted`` wins over ids that start
+        with it and titles that contain it, so a whole id or title always names its conference.
 
         Raises:
             PressroomError: none matches, or several do (the sentence lists them, id and title).
         """
         wanted = wanted.strip()
-        found: list[tuple[str, str]] = self.db.execute(  # the clause of positions(), so both match alike
-            "SELECT id, title FROM conferences WHERE ? != '' AND (instr(lower(title), lower(?)) > 0 OR id = ?) "
-            "ORDER BY coalesce(held, published), title", (wanted, wanted, wanted)).fetchall()
-        exact = [row for row in found if row[0] == wanted or row[1].lower() == wanted.lower()]
+        found: list[tuple[str, str]] = self.db.execute(
+            "SELECT id, title FROM conferences WHERE ? != '' AND (substr(id, 1, length(?)) = lower(?) "
+            "OR (? AND instr(lower(title), lower(?)) > 0)) ORDER BY coalesce(held, published), title",
+            (wanted, wanted, wanted, titles, wanted)).fetchall()
+        exact = [row for row in found if row[0] == wanted.lower() or (titles and row[1].lower() == wanted.lower())]
         found = exact if len(exact) == 1 else found
         if not found:
-            raise PressroomError(f"No conference has the id or a title containing {wanted!r}; `pressroom list` "
-                                 "shows the indexed conferences.")
+            raise PressroomError(
+                f"No conference has the id or a title containing {wanted!r}; `pressroom list` shows the indexed "
+                "conferences." if titles else f"No conference has an id starting with {wanted!r}; `pressroom list` "
+                "shows the ids.")
         if len(found) > 1:
             listed = "; ".join(f"{cid} ({title})" for cid, title in found[:SHOWN_MATCHES])
             more = f" and {len(found) - SHOWN_MATCHES} more" if len(found) > SHOWN_MATCHES else ""
             raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}{more}; give one of these "
                                  "ids or more of the title.")
-        conference = self.conference(found[0][0])
-        assert conference is not None  # listed a moment ago, and a published generation never changes
-        return conference
+        return found[0]
 
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""

@@ -68,7 +68,7 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   batch 128 with no answer twice in a batch (see batches), 2 epochs at 1e-4: dense 0.410 / 0.540, fused 0.417 /
 #   0.548. Paired against the default recipe: fused R@1 5 questions won, 5 lost; MRR@10 +0.017 (paired SE 0.012);
 #   dense +0.021 (SE 0.016). Within noise, as the same older pairs were in an earlier run (+0.016 / +0.031), yet
-#   never worse; the benchmark's tuned model is made so (README), while the defaults stay for smaller files: batch
+#   never worse; the benchmark's tuned model is made so (docs/quality.md), while the defaults stay for smaller files: batch
 #   128 would leave a few hundred pairs a handful of steps. Plain MNRL, not the cached variant: memory is plentiful
 #   at batch 128 and caching costs a second forward pass. Off-topic questions: 0.40 still refuses 96.9 % on the
 #   slice with no right answer lost, so TUNED_ABSTAIN_BELOW stays.
@@ -86,7 +86,7 @@ TUNED_ABSTAIN_BELOW = 0.40
 # - a model soup, the two seeds' weights averaged (fine_tune's soup): dense 0.400 / 0.523 (the seeds' mean), fused
 #   0.416 / 0.535: over seed 0 +0.022 R@1 (12 questions won, 1 lost; paired SE 0.007) and +0.014 MRR@10 (SE 0.004),
 #   over seed 1 +0.008 (9 won, 5 lost) and -0.001; +0.015 R@1 over the seeds' mean. It is no slower to ask (one
-#   model, unlike a score-level ensemble), so the benchmark's tuned model is a soup of two seeds (README).
+#   model, unlike a score-level ensemble), so the benchmark's tuned model is a soup of two seeds (docs/quality.md).
 # - 4 epochs (seed 0, 17:41-18:11 UTC, 3.95 pairs/s): dense 0.408 / 0.531, fused 0.424 / 0.538; over 2 epochs with
 #   the same seed +0.031 R@1 (19 won, 4 lost; paired SE 0.010), over the soup +0.008 (14 won, 10 lost; SE 0.010):
 #   within noise, so the soup stays. The soup of the two 0.414 / 0.537. Made on tune split + older pairs (895 s quiet)

@@ -132,6 +132,24 @@ JOURNALISTS_WORDS = ["Finland's Foreign Minister", "What is China's response?", 
                      "Follow-up", "RT:", "A:", "***", "The following question", "radar incident. What"]
 
 
+def test_a_qa_conferences_date_is_shown_once(tmp_path, real_encoder) -> None:
+    """A Q&A pair's conference has no title of its own: the one made for it does not repeat its date, which `ask`,
+    the chat, `list` and `show` print beside every title."""
+    from assistant.cli import _format_hit
+
+    from .conftest import run_cli
+
+    (tmp_path / "qa.jsonl").write_text(json.dumps(QA_ROWS[0]) + "\n", "utf-8")
+    assert ingest([tmp_path / "qa.jsonl"], tmp_path / "index", real_encoder).ok
+    hit = Retriever(Index.open(tmp_path / "index"), real_encoder).search("personal information held by apps")[0]
+    assert hit.answer.conference == "Regular press conference"
+    for shown in (format_hit(hit), _format_hit(1, hit)):
+        assert shown.count("2026-04-24") == 1 and "Regular press conference, 2026-04-24" in shown
+    listed = run_cli("list", "--index", str(tmp_path / "index")).stdout
+    shown = run_cli("show", "regular press", "--index", str(tmp_path / "index")).stdout
+    assert listed.count("2026-04-24") == 1 and shown.count("2026-04-24") == 1, (listed, shown)
+
+
 def test_journalists_words_run_into_a_qa_answer_are_never_the_officials(tmp_path, real_encoder) -> None:
     # The source runs follow-ups into the answer field ("RT: …?", "Follow-up: …? A: …"): they were quoted as the
     # spokesperson's words, and the reply to the follow-up as a reply to the first question.
@@ -182,3 +200,31 @@ def test_a_speaker_filter_matches_whole_words_of_the_name(user_retriever: Retrie
         {"Liu Liehong"}
     assert {h.answer.speaker for h in user_retriever.search(question, k=5, where=make_filter(speaker="Zhang  Hong"))} \
         == {"Zhang Hong"}
+
+
+def test_a_journalists_yes_in_a_qa_answer_is_not_the_question_answered(tmp_path) -> None:
+    # "Journalist: Yes." confirms; it asks nothing: the official's words after it still reply to the question.
+    from embeddings.qa import read_qa
+    from embeddings.records import Kind
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({
+        "date": "2025-03-05", "spokesperson": "Lin Jian",
+        "question": "Will the foreign minister visit Paris next month?",
+        "answer": "Do you mean the visit announced last week? Journalist: Yes. A: The visit is still being arranged, "
+                  "and we will release information in due course."}) + "\n", "utf-8")
+    (conference,), _ = read_qa(path)
+    turns = conference.turns
+    assert [t.text for t in turns if t.kind is Kind.QUESTION] == [
+        "Will the foreign minister visit Paris next month?", "Yes."]
+    assert [t.replies_to for t in turns if t.kind is Kind.ANSWER] == [0, 0]
+
+
+def test_the_chat_bolds_the_paragraph_that_matched(retriever: Retriever) -> None:
+    # Li Ming's answer on export credit insurance: its second paragraph is the one on the subject, not the first.
+    hit = retriever.search("export credit insurance", k=1)[0]
+    assert hit.answer.speaker == "Li Ming" and hit.matched == 1 and "export credit insurance" in hit.matched_text
+    shown = format_hit(hit)
+    bold = [line for line in shown.splitlines() if line.startswith("> **")]
+    assert len(bold) == 1 and "export credit insurance" in bold[0]
+    assert "Thank you for your question" not in bold[0]

@@ -7,6 +7,7 @@ call out to the internet.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -125,6 +126,109 @@ def test_embedded_widget_quotes_the_answer_verbatim(browser, request, host_page:
         watch.close()
 
 
+OUTSIDE_THE_BOX = """el => {
+    const app = el.closest('gradio-app'), box = app.getBoundingClientRect();
+    const bottom = Math.min(box.bottom, innerHeight), right = Math.min(box.right, innerWidth);
+    return [...app.querySelectorAll('*')].map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.width > 0 && r.height > 0 && (r.bottom > bottom + 1 || r.right > right + 1))
+        .map(([e, r]) => `${e.tagName}.${e.className} ${Math.round(r.right)}×${Math.round(r.bottom)}`);
+}"""
+
+
+@pytest.mark.parametrize("way", ["iframe", "web component"])
+def test_the_widget_fits_its_400_by_600_box_with_the_filters_open(browser, live_server: Server,
+                                                                  host_page: HostPage, way: str) -> None:
+    """Nothing of the widget lies outside its box or needs scrolling to reach (the filters' date fields were
+    below the bottom: 952 px tall in the iframe, 146 px over the web component's box)."""
+    watch = Watch(browser, 1000, 900)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        scope = (watch.page.frame_locator("#press-room-iframe") if way == "iframe"
+                 else watch.page.locator("#press-room-component"))
+        scope.get_by_placeholder("Ask a question…").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        assert scope.locator("#filters").evaluate(OUTSIDE_THE_BOX) == []
+        scope.get_by_text("Filters").click()
+        scope.get_by_placeholder("2024-12-31").wait_for()
+        watch.page.wait_for_timeout(500)  # the accordion's transition
+        assert scope.locator("#filters").evaluate(OUTSIDE_THE_BOX) == []
+        assert scope.locator("#chat").evaluate("c => c.getBoundingClientRect().height") >= 150
+    finally:
+        watch.close()
+
+
+def test_the_widgets_filters_narrow_the_answers_and_explain_a_bad_date(browser, live_server: Server,
+                                                                      host_page: HostPage) -> None:
+    watch = Watch(browser)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        frame = watch.page.frame_locator("#press-room-iframe")
+        frame.get_by_placeholder("Ask a question…").wait_for(timeout=ANSWER_TIMEOUT_MS)
+        frame.get_by_text("Filters").click()
+        speaker = frame.get_by_label("Speaker")
+        speaker.fill("Wang Wentao")
+        speaker.press("Enter")
+        frame.get_by_placeholder("2024-01-01").fill("2024-01-01")
+        reply = squash(ask(frame, "foreign trade outlook"))
+        assert reply.startswith("Only answers with speaker Wang Wentao, from 2024-01-01")
+        cards = frame.locator("[data-testid=bot]").all_inner_texts()[1:]
+        assert cards and all(squash(card).split(" — ")[0].endswith("Wang Wentao") for card in cards), cards
+        frame.get_by_placeholder("2024-01-01").fill("yesterday")
+        assert ask(frame, "foreign trade outlook") == "from must be a date like 2024-03-28 (got 'yesterday')."
+    finally:
+        watch.close()
+
+
+def test_a_page_from_an_origin_not_allowed_gets_no_widget(browser, live_server: Server, tmp_path: Path) -> None:
+    """The browser itself refuses: frame-ancestors blocks the iframe, CORS the web component's loader."""
+    other = HostPage(tmp_path)
+    watch = Watch(browser)
+    failed: list[str] = []
+    watch.page.on("requestfailed", lambda r: failed.append(r.url))
+    try:
+        watch.page.goto(other.point_at(live_server.url), wait_until="load")  # after the module script's fetch
+        assert live_server.url + "/gradio.js" in failed
+        assert watch.page.evaluate("() => customElements.get('gradio-app') === undefined")
+        assert [f.url for f in watch.page.frames[1:]] == ["chrome-error://chromewebdata/"]  # the framing, blocked
+    finally:
+        watch.close()
+        other.stop()
+
+
+def test_the_widgets_source_link_opens_outside_the_frame(browser, live_server: Server, host_page: HostPage) -> None:
+    """A reader clicks through to the page quoted: a new tab opens on it, and the widget stays in its frame."""
+    source = "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm"
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    context.route("http://english.scio.gov.cn/**",  # answered here: the test needs no internet
+                  lambda route: route.fulfill(status=200, content_type="text/html", body="<title>SCIO</title>"))
+    try:
+        page = context.new_page()
+        page.goto(host_page.point_at(live_server.url))
+        frame = page.frame_locator("#press-room-iframe")
+        ask(frame, SEED_QUESTION)
+        with context.expect_page() as opened:
+            frame.locator("#chat a", has_text="english.scio.gov.cn").first.click()
+        assert opened.value.url == source
+        assert live_server.url + "/embed/" in [f.url for f in page.frames]
+    finally:
+        context.close()
+
+
+def test_the_web_component_leaves_the_host_page_styles_alone(browser, live_server: Server,
+                                                             host_page: HostPage) -> None:
+    """<gradio-app> puts the widget's CSS into the host page's document: a bare rule (footer { display: none })
+    hid the newsroom's own footer."""
+    watch = Watch(browser)
+    try:
+        watch.page.goto(host_page.point_at(live_server.url))
+        watch.page.locator("#press-room-component").get_by_placeholder("Ask a question…").wait_for(
+            timeout=ANSWER_TIMEOUT_MS)
+        assert watch.page.locator("body > footer").is_visible()
+        font = watch.page.locator("body > h1").evaluate("h => getComputedStyle(h).fontFamily")
+        assert font == "system-ui, sans-serif"
+    finally:
+        watch.close()
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_chat_page_answers_folds_more_and_follows_up(browser, request, tmp_path: Path, workers: int) -> None:
     # Two answering processes behind one HTTP process: the session's join and its event stream stay together.
@@ -231,3 +335,74 @@ def test_the_source_is_a_link_and_the_attribution_is_whole(browser, live_server:
         assert "http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081_7.htm" in links
     finally:
         watch.close()
+
+
+
+# A newsroom's own script: fetch() and what it can read of the response (a refusal by CORS is a TypeError).
+CALL = """window.call = async (url, init) => {
+    try {
+        const response = await fetch(url, init || undefined);
+        return {status: response.status, retryAfter: response.headers.get('retry-after'),
+                body: await response.json()};
+    } catch (error) {
+        return {refused: String(error)};
+    }
+};"""
+
+
+def newsroom_page(watch: Watch, host: HostPage) -> None:
+    """Open an empty page on ``host``'s origin that defines ``call`` (CALL) for its script."""
+    (host.folder / "blank.html").write_text("<!doctype html><title>Newsroom</title>", "utf-8")
+    watch.page.goto(host.origin + "/blank.html")
+    watch.page.add_script_tag(content=CALL)
+
+
+def call(watch: Watch, url: str, init: dict | None = None) -> dict:
+    return watch.page.evaluate("([url, init]) => call(url, init)", [url, init])
+
+
+def test_a_newsroom_page_calls_the_api_with_fetch(browser, live_server: Server, host_page: HostPage,
+                                                  tmp_path: Path) -> None:
+    """fetch() from the allowed origin: GET with every parameter, POST as JSON (a preflight), mistakes as 400
+    JSON the script can read; from any other origin the browser refuses to hand over the answer."""
+    watch = Watch(browser)
+    other = HostPage(tmp_path)
+    try:
+        newsroom_page(watch, host_page)
+        query = "q=Yangtze+River+Delta&k=2&speaker=Gu&conference=five+centers&from=2024-01-01&to=2024-12-31"
+        got = call(watch, f"{live_server.url}/api/ask?{query}")
+        assert got["status"] == 200 and got["body"]["filters"]["speaker"] == "Gu"
+        assert [a["speaker"] for a in got["body"]["answers"]] == ["Gu Jun"]
+        post = {"method": "POST", "headers": {"Content-Type": "application/json"},
+                "body": json.dumps({"q": SEED_QUESTION, "k": 1, "from": "2024-03-28", "to": "2024-03-28"})}
+        posted = call(watch, live_server.url + "/api/ask", post)
+        assert posted["status"] == 200 and posted["body"]["answers"][0]["asked_by"] == "Southern Metropolis Daily"
+        bad = {**post, "body": json.dumps({"q": "trade", "k": 0})}
+        assert call(watch, live_server.url + "/api/ask", bad) == {
+            "status": 400, "retryAfter": None, "body": {"error": "k must be between 1 and 50 (got 0)."}}
+        newsroom_page(watch, other)
+        for init in (None, post):
+            assert call(watch, f"{live_server.url}/api/ask?{query}", init) == {"refused": "TypeError: Failed to fetch"}
+    finally:
+        watch.close()
+        other.stop()
+
+
+def test_a_busy_server_tells_a_newsroom_page_when_to_retry(browser, served_index: Path, host_page: HostPage) -> None:
+    """A 503's Retry-After reaches the page's script: fetch() reads only the headers CORS exposes."""
+    server = Server(served_index, "--origins", host_page.origin, env={"PRESSROOM_QUEUE": "1"})
+    watch = Watch(browser)
+    try:
+        newsroom_page(watch, host_page)
+        busy: list[dict] = []
+        for round_ in range(5):  # 12 questions at once, as many rounds as it takes for two to overlap
+            urls = [f"{server.url}/api/ask?k=50&q=foreign+trade+{round_}+{i}" for i in range(12)]
+            results = watch.page.evaluate("urls => Promise.all(urls.map(url => call(url)))", urls)
+            assert {r.get("status") for r in results} <= {200, 503}, results
+            busy = [r for r in results if r["status"] == 503]
+            if busy:
+                break
+        assert busy and all(r["retryAfter"] == "1" and "busy" in r["body"]["error"] for r in busy)
+    finally:
+        watch.close()
+        server.stop()

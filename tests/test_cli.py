@@ -23,7 +23,7 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = copy_sources(tmp_path_factory.mktemp("cli"), DATA / "scio_full_conference.txt")
     result = run_cli("ingest", str(folder), "--index", str(folder / "index"))
     assert result.returncode == 0, result.stderr
-    assert "2 conference(s) added" in result.stdout
+    assert "Conferences in the index: 2 (2 added, 0 updated, 0 unchanged)" in result.stdout
     return folder / "index"
 
 
@@ -55,6 +55,31 @@ def test_ask_text_output_and_stdin(cli_index: Path) -> None:
     assert "Gu Jun" in result.stdout and "in reply to Southern Metropolis Daily" in result.stdout
 
 
+def test_ask_prints_less_related_answers_under_a_label(cli_index: Path) -> None:
+    flags = [a["below_threshold"] for a in ask_json(cli_index, PARAPHRASE, "-k", "5")["answers"]]
+    assert flags[0] is False and True in flags
+    out = run_cli("ask", PARAPHRASE, "-k", "5", "--index", str(cli_index)).stdout
+    first_below = flags.index(True) + 1
+    assert out.count("Less closely related:") == 1
+    assert out.index(f"[{first_below - 1}] ") < out.index("Less closely related:") < out.index(f"[{first_below}] ")
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    """One Q&A pair: one conference, one answer, one passage; `list` said "1 answers" and "1 passages"."""
+    pair = {"date": "2025-03-03", "spokesperson": "Mao Ning", "question": "What is China's view on the summit?",
+            "answer": "China hopes the summit will be a success."}
+    (tmp_path / "qa.jsonl").write_text(json.dumps(pair) + "\n", "utf-8")
+    index = str(tmp_path / "index")
+    assert run_cli("ingest", str(tmp_path / "qa.jsonl"), "--index", index).returncode == 0
+    row, total = run_cli("list", "--index", index).stdout.splitlines()
+    assert row.split()[2:6] == ["1", "answer", "1", "passage"] and total.startswith("1 conference, 1 passage, model ")
+    second = tmp_path / "more.jsonl"  # with two conferences, remove leaves one passage
+    second.write_text(json.dumps({**pair, "date": "2025-03-04", "answer": "We will keep in touch."}) + "\n", "utf-8")
+    assert run_cli("ingest", str(second), "--index", index).returncode == 0
+    first_id = json.loads(run_cli("list", "--index", index, "--json").stdout)[0]["id"]
+    assert f"Index: 1 passage in {index}." in run_cli("remove", first_id, "--index", index).stdout
+
+
 def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
     """A typo in --conference must not read as "nothing was said on this": the reply names the filters."""
     result = run_cli("ask", PARAPHRASE, "--index", str(cli_index), "--conference", "five centres",
@@ -66,7 +91,7 @@ def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
 
 def test_index_from_environment(cli_index: Path) -> None:
     result = run_cli("list", env={"PRESSROOM_INDEX": str(cli_index)})
-    assert result.returncode == 0 and "2 conference(s)" in result.stdout
+    assert result.returncode == 0 and "2 conferences, " in result.stdout
 
 
 def test_unknown_setting_is_an_error(cli_index: Path) -> None:
@@ -118,10 +143,10 @@ def test_rebuild_says_what_it_drops(tmp_path: Path) -> None:
     """--rebuild keeps only the paths given: the conferences of other sources are gone, and the summary says so."""
     root = str(tmp_path / "ix")
     result = run_cli("ingest", str(SEED), str(DATA / "scio_full_conference.txt"), "--index", root)
-    assert result.returncode == 0 and "2 conference(s) added" in result.stdout, result.stderr
+    assert result.returncode == 0 and "Conferences in the index: 2 (2 added" in result.stdout, result.stderr
     result = run_cli("ingest", "--rebuild", str(DATA / "no_blank_lines.txt"), "--index", root)
     assert result.returncode == 0, result.stderr
-    assert "1 conference(s) added, 0 updated, 2 removed" in result.stdout
+    assert "Conferences in the index: 1 (1 added, 0 updated, 0 unchanged); 2 removed." in result.stdout
     assert len(json.loads(run_cli("list", "--index", root, "--json").stdout)) == 1
     assert "conferences from other sources are dropped" in " ".join(run_cli("ingest", "--help").stdout.split())
 

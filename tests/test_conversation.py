@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.conversation import understand
+from assistant.conversation import FOLLOW_UP_MAX_WORDS, understand
 from embeddings.store import AnswerFilter
 
 from .conftest import SEED_QUESTION
@@ -92,3 +92,13 @@ def test_a_speaker_named_in_text_and_another_in_the_filter_gives_neither(retriev
     narrowed = retriever.ask("What did Gu Jun say about the Yangtze River Delta?", 5, AnswerFilter(speaker="Gu"))
     assert narrowed.where.speaker == "Gu Jun" and narrowed.hits
     assert {h.answer.speaker for h in narrowed.hits} == {"Gu Jun"}
+
+
+def test_a_follow_up_of_nine_words_pointing_back_is_folded_in() -> None:
+    # Up to FOLLOW_UP_MAX_WORDS words with "that", "it", … lean on the earlier topic; one word more stands alone.
+    nine = "who is responsible for building that port this year?"
+    assert len(nine.split()) == FOLLOW_UP_MAX_WORDS
+    query = understand(nine, ["Shanghai's plan for the Yangtze River Delta"], SPEAKERS)
+    assert query.follow_up and query.text == f"Shanghai's plan for the Yangtze River Delta {nine}"
+    ten = "who exactly is responsible for building that port this year?"
+    assert not understand(ten, ["Shanghai's plan for the Yangtze River Delta"], SPEAKERS).follow_up

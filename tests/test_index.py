@@ -17,7 +17,7 @@ from embeddings.keywords import KeywordIndex
 from embeddings.records import Kind
 from embeddings.store import QUESTION_KEY
 
-from .conftest import DATA, FakeEncoder, repeated_qa, tree_digest
+from .conftest import DATA, FakeEncoder, copy_sources, repeated_qa, tree_digest
 
 
 def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -204,3 +204,30 @@ def test_an_index_of_the_previous_format_says_rebuild(corpus: Path, tmp_path: Pa
         ingest([corpus], root, fake_encoder)
     assert ingest([corpus], root, fake_encoder, rebuild=True).questions > 0
     assert Index.open(root).manifest.format == 3
+
+
+def test_a_store_that_lost_a_key_row_is_inconsistent(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    # FAISS row i is key i of the store: a store one row short would route the last vector to nothing (or, at
+    # another row, to the wrong answer), so the counts are checked, the store's included.
+    import sqlite3
+
+    root = tmp_path / "ix"
+    ingest([corpus], root, fake_encoder)
+    gen = root / (root / CURRENT).read_text().strip()
+    db = sqlite3.connect(gen / "store.sqlite")
+    db.execute("DELETE FROM keys WHERE pos = (SELECT max(pos) FROM keys)")
+    db.commit()
+    db.close()
+    with pytest.raises(IndexProblem, match=r"inconsistent .*store \d+.*pressroom doctor"):
+        Index.open(root)
+
+
+def test_speakers_are_listed_most_answers_first(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    # The chat's speaker filter lists them so: who answered most comes first, ties by name.
+    folder = copy_sources(tmp_path / "in", DATA / "scio_full_conference.txt", DATA / "no_blank_lines.txt")
+    ingest([folder], tmp_path / "ix", fake_encoder)
+    store = Index.open(tmp_path / "ix").store
+    answers = dict(store.db.execute(
+        "SELECT speaker, count(*) FROM turns WHERE kind IN ('answer', 'statement') GROUP BY speaker").fetchall())
+    assert answers == {"Li Ming": 2, "Wang Wentao": 2, "Zhao Lin": 2, "Chen Hong": 1, "Gu Jun": 1}
+    assert store.speakers() == ["Li Ming", "Wang Wentao", "Zhao Lin", "Chen Hong", "Gu Jun"]

@@ -290,7 +290,7 @@ def test_tune_command_trains_with_the_options_given(tmp_path: Path) -> None:
     result = run_cli("tune", str(pairs), "--out", str(tmp_path / "m"), "--epochs", "1", "--batch-size", "4",
                      "--scale", "30", "--seed", "3")
     assert result.returncode == 0, result.stderr
-    assert "Tuned all-MiniLM-L6-v2 on 4 pairs (1 epochs" in result.stdout
+    assert "Tuned all-MiniLM-L6-v2 on 4 pairs (1 epoch, " in result.stdout
     manifest = json.loads((tmp_path / "m" / "pressroom-model.json").read_text("utf-8"))
     assert (manifest["scale"], manifest["seed"], manifest["epochs"], manifest["batch_size"]) == (30.0, 3, 1, 4)
 

@@ -157,6 +157,6 @@ def test_damaged_index_is_named_and_doctor_rebuilds_it(healthy: tuple[Path, dict
     assert broken.returncode == 1 and "pressroom doctor" in broken.stderr and "Traceback" not in broken.stderr
     fixed = run_cli("doctor", "--index", str(root))
     assert fixed.returncode == 0, fixed.stderr
-    assert "Found:" in fixed.stdout and "Rebuilt from 2 source(s)" in fixed.stdout
+    assert "Found:" in fixed.stdout and "Rebuilt from 2 sources" in fixed.stdout
     assert ask_top(root) == before
     assert conference_count(root) == 2

@@ -131,6 +131,14 @@ def test_other_methods_get_a_405_that_says_which(live_server: Server, method: st
     if method != "HEAD":  # a HEAD response has no body
         assert response.json()["error"].startswith(f"{method} {path} is not supported; use GET {path}")
 
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/ask/"), ("POST", "/api/ask/"), ("GET", "/api/search"),
+                                            ("GET", "/api/")])
+def test_a_mistyped_api_route_is_a_404_that_names_the_right_one(live_server: Server, method: str, path: str) -> None:
+    response = api(live_server, method, path + "?q=trade")
+    assert response.status_code == 404
+    assert response.json()["error"] == f"There is no {path}; the API is GET or POST /api/ask (and GET /healthz)."
+
+
 ODD_QUESTIONS = {
     "control characters": "trade\x01\x02\x1b[31m policy",
     "NUL bytes": "foreign\x00 trade",
@@ -183,6 +191,19 @@ def test_cors_allows_only_the_allow_list(live_server: Server, host_page) -> None
     assert ok.headers.get("access-control-allow-origin") == host_page.origin
     refused = api(live_server, "OPTIONS", headers={"Origin": "http://evil.example", **preflight})
     assert "access-control-allow-origin" not in refused.headers
+
+
+def test_origins_are_compared_as_browsers_send_them(served_index: Path) -> None:
+    """Browsers send Origin in lower case without a default port: an allow-list written otherwise must match."""
+    server = Server(served_index, "--origins", "http://LocalHost:8123/,https://News.Example.org:443")
+    try:
+        for origin in ("http://localhost:8123", "https://news.example.org"):
+            response = api(server, path="/api/ask?q=trade", headers={"Origin": origin})
+            assert response.headers.get("access-control-allow-origin") == origin
+        policy = api(server, path="/embed/").headers["content-security-policy"]
+        assert policy == "frame-ancestors 'self' http://localhost:8123 https://news.example.org"
+    finally:
+        server.stop()
 
 
 def test_frame_ancestors_matches_the_allow_list(live_server: Server, host_page) -> None:
@@ -250,3 +271,39 @@ def test_the_index_is_unchanged_by_all_of_the_above(live_server: Server, served_
 
     assert tree_digest(served_index) == served_digest
     assert api(live_server, path="/healthz").json()["ok"]
+
+
+def test_admission_takes_exactly_its_limit() -> None:
+    # --queue 2 means two questions in flight, not three; the one turned away gets the 503, never a place.
+    from assistant.server import Admission
+
+    admission = Admission(2)
+    assert [admission.enter() for _ in range(3)] == [True, True, False]
+    admission.leave()
+    assert admission.enter() and not admission.enter()
+
+
+class _NoWorkerReady:
+    """A pool whose answering processes have all gone (killed, respawning): nothing can answer."""
+
+    catalog = None
+    ready = 0
+
+    async def watch(self) -> None:
+        pass
+
+
+def test_healthz_is_503_while_no_answering_process_is_ready(tmp_path: Path) -> None:
+    # A load balancer reads the status code, not the body: "ok": false with a 200 would keep sending questions.
+    from fastapi.testclient import TestClient
+
+    from assistant.server import build_app
+    from assistant.settings import Settings
+    from assistant.workers import Catalog
+
+    pool = _NoWorkerReady()
+    pool.catalog = Catalog("all-MiniLM-L6-v2", 17, 3, ("Gu Jun",), ("A conference",), ())
+    response = TestClient(build_app(Settings(index=tmp_path / "index"), pool)).get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"ok": False, "model": "all-MiniLM-L6-v2", "passages": 17, "conferences": 3,
+                               "workers": 0}

@@ -80,6 +80,38 @@ def test_id_names_a_conference(real_index: Path) -> None:
         assert json.loads(show(real_index, row["id"], "--json"))["title"] == row["title"]
 
 
+def test_an_id_prefix_names_a_conference(real_index: Path) -> None:
+    """As `pressroom remove` takes them: the start of an id, in either case, is enough when only one id starts so."""
+    listed = json.loads(run_cli("list", "--index", str(real_index), "--json").stdout)
+    for row in listed:
+        assert json.loads(show(real_index, row["id"][:8].upper(), "--json"))["title"] == row["title"]
+
+
+def test_an_ambiguous_id_prefix_is_one_sentence_naming_them(tmp_path: Path, fake_encoder) -> None:
+    """The error of an ambiguous title; `remove` looks ids up the same way, but never by title."""
+    from embeddings.ingest import ingest, remove
+
+    # 17 conferences: two ids share a first hex digit; the titles hold none ("Tour g" … "Tour w").
+    pairs = [{"title": f"Tour {chr(ord('g') + i)}", "spokesperson": "Mao Ning", "question": f"What about item {i}?",
+              "answer": f"Item {i} is going well and we will keep working on it."} for i in range(17)]
+    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs), "utf-8")
+    assert ingest([tmp_path / "qa.jsonl"], tmp_path / "index", fake_encoder).ok
+    index = Index.open(tmp_path / "index")
+    try:
+        ids = [info.id for info in index.store.conferences()]
+        digit = next(d for d in "0123456789abcdef" if sum(i.startswith(d) for i in ids) > 1)
+        shared = [i for i in ids if i.startswith(digit)]
+        with pytest.raises(PressroomError, match=f"^'{digit}' matches {len(shared)} conferences: ") as caught:
+            index.store.find(digit)
+        assert all(f"{i} (Tour " in str(caught.value) for i in shared)
+    finally:
+        index.close()
+    with pytest.raises(PressroomError, match=f"^'{digit}' matches {len(shared)} conferences: "):
+        remove(tmp_path / "index", [digit])
+    with pytest.raises(PressroomError, match=r"^No conference has an id starting with 'Tour g'"):
+        remove(tmp_path / "index", ["Tour g"])
+
+
 @pytest.mark.parametrize(("wanted", "message"), [
     ("SCIO", "'SCIO' matches 2 conferences: "),
     ("no such conference", "No conference has the id or a title containing 'no such conference'; "

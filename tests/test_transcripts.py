@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -497,3 +498,49 @@ def test_a_journalist_the_chair_calls_by_name_asks(label: str, outlet: str | Non
         (Role.MODERATOR, Kind.HANDOFF, None, 1),
         (Role.OFFICIAL, Kind.ANSWER, None, 1),
     ]
+
+
+SPLIT_QUESTION = """Speakers:
+Mr. Wu Xiaohua, deputy director of the Lingang administration
+Ms. Chen Jie, director of the Lingang talent office
+
+Q:
+Jiefang Daily: How will Lingang attract enterprises and young talent?
+
+Host:
+This question goes to Mr. Wu Xiaohua and Ms. Chen Jie.
+
+A:
+More than 12,000 new enterprises registered in the Lingang Special Area last year.
+
+A:
+Young graduates can apply for a housing subsidy of up to 5,000 yuan a month.
+"""
+
+
+def test_a_question_handed_to_two_officials_leaves_a_bare_answer_unnamed() -> None:
+    # Two officials named in the hand-off: which "A:" is whose is not said, so neither is credited with both.
+    conf = parse_text(SPLIT_QUESTION)
+    answer = next(t for t in conf.turns if t.kind is Kind.ANSWER)
+    assert answer.speaker == "A"
+    assert "12,000 new enterprises" in answer.text and "housing subsidy" in answer.text
+
+
+def test_a_journalist_who_opens_the_page_asks_even_when_it_ends_on_a_question() -> None:
+    # Who speaks only right after a journalist is an official replying; the first turn follows no one (it must not
+    # look back to the page's last turn, a journalist's question, and make the opening question an answer).
+    conf = parse_text("Li Hua:\nHow many container terminals will Yangshan open this year?\n\n"
+                      "Gu Jun:\nShanghai will open two new container terminals at Yangshan this year.\n\n"
+                      "Reuters:\nWhen will they be fully automated?\n")
+    assert [(t.speaker, t.role, t.kind) for t in conf.turns] == [
+        ("Li Hua", Role.JOURNALIST, Kind.QUESTION), ("Gu Jun", Role.OFFICIAL, Kind.ANSWER),
+        ("Reuters", Role.JOURNALIST, Kind.QUESTION)]
+
+
+def test_a_conference_held_on_the_day_its_page_was_published_keeps_that_year() -> None:
+    # "held … on March 28" without a year takes the publication's; only a day after publication is last year's.
+    conf = parse_text("Shanghai holds press conference on port development\nPress Room\n"
+                      "The Shanghai municipal government held a press conference in Shanghai on March 28 to introduce "
+                      "port plans. March 28, 2024\n\n"
+                      "Gu Jun:\nShanghai will open two new container terminals at Yangshan this year.\n")
+    assert (conf.held, conf.published) == (date(2024, 3, 28), date(2024, 3, 28))
