@@ -203,7 +203,7 @@ def show(conference: str, index: str | None, full: bool, as_json: bool) -> None:
     \b
     Example:
       pressroom show "five centers"
-      pressroom show 3f2a9c --full --json
+      pressroom show 3c5b7a --full --json
     """
     from embeddings.index import Index
 
@@ -269,7 +269,7 @@ def remove(conference_ids: tuple[str, ...], index: str | None) -> None:
     \b
     Example:
       pressroom list
-      pressroom remove 3f2a9c1d0b7e4a55
+      pressroom remove 3c5b7a
     """
     from embeddings.ingest import remove as run_remove
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -258,3 +259,16 @@ def test_an_unquoted_question_is_asked_whole(cli_index: Path) -> None:
     result = run_cli("ask", *PARAPHRASE.split(), "--index", str(cli_index), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ask_json(cli_index, PARAPHRASE)
+
+
+@pytest.mark.parametrize("command", ["show", "remove"])
+def test_the_help_examples_work_on_the_shipped_transcript(tmp_path: Path, command: str) -> None:
+    """Their ids are the shipped conference's (ids come from its source address), not made-up ones that fail."""
+    index = tmp_path / "index"
+    assert run_cli("ingest", str(copy_sources(tmp_path / "in")), "--index", str(index)).returncode == 0
+    examples = [shlex.split(line)[1:] for line in run_cli(command, "--help").stdout.splitlines()
+                if line.strip().startswith(f"pressroom {command} ")]
+    assert examples
+    for args in examples:
+        result = run_cli(*args, "--index", str(index))
+        assert result.returncode == 0, (args, result.stderr)
