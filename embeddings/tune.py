@@ -68,8 +68,8 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   batch 128 with no answer twice in a batch (see batches), 2 epochs at 1e-4: dense 0.410 / 0.540, fused 0.417 /
 #   0.548. Paired against the default recipe: fused R@1 5 questions won, 5 lost; MRR@10 +0.017 (paired SE 0.012);
 #   dense +0.021 (SE 0.016). Within noise, as the same older pairs were in an earlier run (+0.016 / +0.031), yet
-#   never worse; the benchmark's tuned model is made so (docs/quality.md), while the defaults stay for smaller files: batch
-#   128 would leave a few hundred pairs a handful of steps. Plain MNRL, not the cached variant: memory is plentiful
+#   never worse; the benchmark's tuned model is made so (docs/quality.md), while the defaults stay for smaller
+#   files: batch 128 would leave a few hundred pairs a handful of steps. Plain MNRL, not the cached variant: memory is plentiful
 #   at batch 128 and caching costs a second forward pass. Off-topic questions: 0.40 still refuses 96.9 % on the
 #   slice with no right answer lost, so TUNED_ABSTAIN_BELOW stays.
 # A sounder protocol (2026-11-29, 16:35-17:08 UTC): trained on mfa_qa_older.jsonl alone (1,289 pairs, all older
