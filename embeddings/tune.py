@@ -69,9 +69,9 @@ TUNED_ABSTAIN_BELOW = 0.40
 #   0.548. Paired against the default recipe: fused R@1 5 questions won, 5 lost; MRR@10 +0.017 (paired SE 0.012);
 #   dense +0.021 (SE 0.016). Within noise, as the same older pairs were in an earlier run (+0.016 / +0.031), yet
 #   never worse; the benchmark's tuned model is made so (docs/quality.md), while the defaults stay for smaller
-#   files: batch 128 would leave a few hundred pairs a handful of steps. Plain MNRL, not the cached variant: memory is plentiful
-#   at batch 128 and caching costs a second forward pass. Off-topic questions: 0.40 still refuses 96.9 % on the
-#   slice with no right answer lost, so TUNED_ABSTAIN_BELOW stays.
+#   files: batch 128 would leave a few hundred pairs a handful of steps. Plain MNRL, not the cached variant: memory
+#   is plentiful at batch 128 and caching costs a second forward pass. Off-topic questions: 0.40 still refuses
+#   96.9 % on the slice with no right answer lost, so TUNED_ABSTAIN_BELOW stays.
 # A sounder protocol (2026-11-29, 16:35-17:08 UTC): trained on mfa_qa_older.jsonl alone (1,289 pairs, all older
 # than the benchmark), validated on the benchmark's whole tune split (490 questions, corpus = its 489 distinct
 # answers, the product's ranking; SE ~0.02 R@1, the slice's was ~0.04). Batch 128, 2 epochs, 1e-4 (R@1 / MRR@10;
