@@ -345,13 +345,14 @@ ENCODE_CHUNK = 256  # texts per encoder call when a progress bar is shown
 
 
 def encode_with_progress(encoder: Encoder, texts: list[str], progress: bool) -> np.ndarray:
-    """Encode ``texts``; with ``progress``, in chunks under one tqdm bar that counts passages (on stderr)."""
+    """Encode ``texts``; with ``progress``, in chunks under one tqdm bar that counts them (on stderr): the new
+    passages and journalists' questions, as the summary's "texts newly encoded" does."""
     if not progress:
         return encoder.encode(texts)
     from tqdm import tqdm
 
     parts = []
-    with tqdm(total=len(texts), desc="Encoding", unit=" passages", file=sys.stderr, dynamic_ncols=True) as bar:
+    with tqdm(total=len(texts), desc="Encoding", unit=" texts", file=sys.stderr, dynamic_ncols=True) as bar:
         for i in range(0, len(texts), ENCODE_CHUNK):
             chunk = texts[i : i + ENCODE_CHUNK]
             parts.append(encoder.encode(chunk))

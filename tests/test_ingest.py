@@ -371,14 +371,14 @@ def test_cli_remove_and_list(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stderr.startswith("Error: No conference has an id starting with 'nope'")
 
 
-def test_progress_bar_counts_passages_and_changes_no_vector(
+def test_progress_bar_counts_the_texts_encoded_and_changes_no_vector(
     tmp_path: Path, fake_encoder: FakeEncoder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = corpus_with_everything(tmp_path / "in")
     ingest([folder], tmp_path / "quiet", FakeEncoder())
     report = ingest([folder], tmp_path / "bar", fake_encoder, progress=True)
     err = capsys.readouterr().err
-    assert "Encoding" in err and f"{report.encoded}/{report.encoded}" in err and "passages" in err
+    assert "Encoding" in err and f"{report.encoded}/{report.encoded}" in err and " texts" in err
     quiet, bar = Index.open(tmp_path / "quiet"), Index.open(tmp_path / "bar")
     assert np.array_equal(quiet.store.key_vectors(64), bar.store.key_vectors(64))
 
