@@ -89,8 +89,8 @@ def format_reply(reply: Reply) -> list[gr.ChatMessage]:
         return [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, NO_ANSWER]))]
     best, *more = reply.hits
     messages = [gr.ChatMessage(role="assistant", content="\n\n".join([*notes, format_hit(best)]))]
-    for rank, (before, hit) in enumerate(zip(reply.hits, more[:FURTHER_ANSWERS], strict=False), 2):
-        if hit.below_threshold and not before.below_threshold:  # Retriever.ask puts them last
+    for rank, hit in enumerate(more[:FURTHER_ANSWERS], 2):
+        if rank - 1 == reply.first_less_related:
             messages.append(gr.ChatMessage(role="assistant", content=f"*{as_text(LESS_RELATED)}*"))
         messages.append(gr.ChatMessage(role="assistant", content=format_hit(hit),
                                        metadata={"title": card_title(rank, hit), "status": "done"}))

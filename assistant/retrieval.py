@@ -116,6 +116,12 @@ class Reply:
             "answers": [h.to_json() for h in self.hits],
         }
 
+    @property
+    def first_less_related(self) -> int | None:
+        """Where the answers below the threshold start in ``hits`` (``Retriever.ask`` puts them last, never first),
+        which the CLI and the chat head with ``LESS_RELATED``; None when there are none."""
+        return next((i for i, hit in enumerate(self.hits) if hit.below_threshold), None)
+
 
 def clean_question(question: object) -> str:
     """The question as searched: text with control characters removed, or a sentence saying what is wrong."""
@@ -272,7 +278,7 @@ class Retriever:
             best[turn] = max(best.get(turn, score), score)
             if paragraph != QUESTION_KEY and (turn not in matched or score > matched[turn][0]):
                 matched[turn] = (score, paragraph)
-            if score >= self.abstain_below + (self.question_key_margin if paragraph == QUESTION_KEY else 0):
+            if self._reaches_threshold(score, paragraph):
                 relevant.add(turn)
         if not relevant:
             return []
@@ -296,6 +302,11 @@ class Retriever:
         answers = self.index.store.answers([turn for turn, _ in ranked])
         return [Hit(answers[turn], score, matched.get(turn, (score, 0))[1], turn not in relevant)
                 for turn, score in ranked]
+
+    def _reaches_threshold(self, score: float, paragraph: int) -> bool:
+        """Whether a key's score is on the subject: a journalist's question key needs the model's margin on top, as
+        users' questions resemble journalists' more than they resemble answers."""
+        return score >= self.abstain_below + (self.question_key_margin if paragraph == QUESTION_KEY else 0)
 
     def _query(self, text: str, n: int, among: np.ndarray | None) -> _Query:
         """The question as both scorers see it: its vector, and its BM25 with the ``n`` best keys by it; a Chinese
