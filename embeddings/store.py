@@ -291,22 +291,23 @@ class Store:
             PressroomError: none matches, or several do (the sentence lists them, id and title).
         """
         wanted = wanted.strip()
-        found: list[tuple[str, str]] = self.db.execute(
-            "SELECT id, title FROM conferences WHERE ? != '' AND (substr(id, 1, length(?)) = lower(?) "
-            "OR (? AND instr(lower(title), lower(?)) > 0)) ORDER BY coalesce(held, published), title",
-            (wanted, wanted, wanted, titles, wanted)).fetchall()
+        found: list[tuple[str, str]] = self.db.execute(  # a blank ``wanted`` matches nothing, not every id
+            "SELECT id, title FROM conferences WHERE :wanted != '' AND (substr(id, 1, length(:wanted)) = "
+            "lower(:wanted) OR (:titles AND instr(lower(title), lower(:wanted)) > 0)) "
+            "ORDER BY coalesce(held, published), title",
+            {"wanted": wanted, "titles": titles}).fetchall()
         exact = [row for row in found if row[0] == wanted.lower() or (titles and row[1].lower() == wanted.lower())]
         found = exact if len(exact) == 1 else found
+        if not found and titles:
+            raise PressroomError(f"No conference has the id or a title containing {wanted!r}; `pressroom list` shows "
+                                 "the indexed conferences.")
         if not found:
-            raise PressroomError(
-                f"No conference has the id or a title containing {wanted!r}; `pressroom list` shows the indexed "
-                "conferences." if titles else f"No conference has an id starting with {wanted!r}; `pressroom list` "
-                "shows the ids.")
+            raise PressroomError(f"No conference has an id starting with {wanted!r}; `pressroom list` shows the ids.")
         if len(found) > 1:
             listed = "; ".join(f"{cid} ({title})" for cid, title in found[:SHOWN_MATCHES])
             more = f" and {len(found) - SHOWN_MATCHES} more" if len(found) > SHOWN_MATCHES else ""
             raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}{more}; give one of these "
-                                 "ids or more of the title.")
+                                 + ("ids or more of the title." if titles else "ids, whole or a longer start."))
         return found[0]
 
     def conferences_from(self, source: str) -> list[str]:
