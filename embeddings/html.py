@@ -47,6 +47,9 @@ _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.I)
 _CREDIT = re.compile(r"^\[[^\]]*\b(photo|image|video|file)s?\b[^\]]*\]$", re.I)
 # The share of an element's text that one child must hold for the search to descend into it.
 _DOMINANT = 0.8
+# How much of a saved page is read for the address it names for itself (its <head> holds it), when grouping pages
+# before any is read: reading a page whole, and refusing one too large, is read_page's.
+_OWN_ADDRESS_READ_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ def extract(html: str, *, url: str | None = None, name: str = "") -> HtmlPage:
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(html)
-    canonical = _attr(tree, "link[rel=canonical]", "href") or _attr(tree, "meta[property='og:url']", "content")
+    canonical = _own_address(tree)
     if canonical and url:
         canonical = urljoin(url, canonical)
     own = url or canonical
@@ -128,6 +131,11 @@ def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
     node = tree.css_first(selector)
     value = node.attributes.get(name) if node is not None else None
     return value.strip() if value and value.strip() else None
+
+
+def _own_address(tree: LexborHTMLParser) -> str | None:
+    """The address a page names for itself: its canonical link, else its og:url."""
+    return _attr(tree, "link[rel=canonical]", "href") or _attr(tree, "meta[property='og:url']", "content")
 
 
 def _clean(text: str | None) -> str:
@@ -311,11 +319,15 @@ def group_pages(paths: Sequence[Path]) -> list[list[Path]]:
     alone: list[list[Path]] = []
     for path in paths:
         ids = content_id(path.name) or _saved_address_id(path)
-        group = groups.setdefault((path.parent, ids[0]), {}) if ids else {}
-        if ids is None or ids[1] in group:  # a second copy of a page (mobile and desktop) is a source of its own
+        if ids is None:
+            alone.append([path])
+            continue
+        conference, number = ids
+        group = groups.setdefault((path.parent, conference), {})
+        if number in group:  # a second copy of a page (mobile and desktop) is a source of its own
             alone.append([path])
         else:
-            group[ids[1]] = path
+            group[number] = path
     return [[group[n] for n in sorted(group)] for group in groups.values()] + alone
 
 
@@ -326,9 +338,8 @@ def _saved_address_id(path: Path) -> tuple[str, int] | None:
 
     try:
         with open(path, "rb") as f:
-            head = f.read(1 << 20).decode("utf-8", "replace")  # reading it whole, and refusing it, is read_page's
+            head = f.read(_OWN_ADDRESS_READ_BYTES).decode("utf-8", "replace")
     except OSError:
         return None  # read_page says why
-    tree = LexborHTMLParser(head)
-    address = _attr(tree, "link[rel=canonical]", "href") or _attr(tree, "meta[property='og:url']", "content")
+    address = _own_address(LexborHTMLParser(head))
     return content_id(address) if address else None
