@@ -41,6 +41,10 @@ from .workers import Answerer, Unavailable, answerer
 API_PARAMETERS = ("q", "k", "speaker", "conference", "from", "to")
 EMBED_EXAMPLE = PROJECT_DIR / "examples" / "embed.html"
 MAX_BODY_BYTES = 1_000_000
+# Every method a route may be asked with: those it does not take get a 405 (or, under /api/, a 404) in one sentence.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+# A 503 is brief (a full queue, an answering process restarting): the client may ask again in a second.
+RETRY_SOON = {"Retry-After": "1"}
 
 
 class Admission:
@@ -127,15 +131,14 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         except PressroomError as exc:
             return _error(str(exc), 400)
         if not admission.enter():
-            return _error(f"The server is busy ({counted(admission.limit, 'question')} in progress); retry in a "
-                          "moment.",
-                          503, headers={"Retry-After": "1"})
+            busy = counted(admission.limit, "question")
+            return _error(f"The server is busy ({busy} in progress); retry in a moment.", 503, headers=RETRY_SOON)
         try:
             where = make_filter(params.get("speaker"), params.get("conference"), params.get("from"),
                                 params.get("to"))
             body = await pool.ask_json(params.get("q", ""), params.get("k", settings.k), where)
         except Unavailable as exc:
-            return _error(str(exc), 503, headers={"Retry-After": "1"})
+            return _error(str(exc), 503, headers=RETRY_SOON)
         except PressroomError as exc:
             return _error(str(exc), 400)
         finally:
@@ -146,8 +149,7 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
     _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
 
-    @app.api_route("/api/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                   include_in_schema=False)
+    @app.api_route("/api/{rest:path}", methods=list(HTTP_METHODS), include_in_schema=False)
     def api_unknown(rest: str) -> JSONResponse:
         # A typo ('/api/ask/', '/api/search') would get the mounted chat's bare {"detail": "Not Found"}.
         return _error(f"There is no /api/{rest}; the API is GET or POST /api/ask (and GET /healthz).", 404)
@@ -224,7 +226,7 @@ def _refuse_other_methods(app: FastAPI, path: str, allowed: tuple[str, ...], hin
     async def refuse(request: Request) -> JSONResponse:
         return _error(f"{request.method} {path} is not supported; {hint}", 405, headers={"Allow": ", ".join(allowed)})
 
-    others = [m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS") if m not in allowed]
+    others = [m for m in HTTP_METHODS if m not in allowed]
     app.add_api_route(path, refuse, methods=others, include_in_schema=False)
 
 
