@@ -19,6 +19,8 @@ CACHE_DIR = default_cache_dir()
 ENV_PREFIX = "PRESSROOM_"
 MAX_K = 50
 MAX_WORKERS = 32
+# A browser's Origin header leaves out its scheme's default port, so an allow-list must too.
+_DEFAULT_PORTS = {"http://": ":80", "https://": ":443"}
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,9 @@ def _convert(name: str, value: Any, where: str) -> Any:
 
 def _origin(text: str) -> str:
     """``text`` as a browser writes the page's origin in its Origin header, which CORS and frame-ancestors
-    compare exactly: lower case, no trailing slash, no default port (News.example.org:443 never matched)."""
+    compare exactly: lower case, no trailing slash, no default port (https://News.example.org:443 never matched)."""
     origin = text.strip().rstrip("/").lower()
-    for scheme, port in (("http://", ":80"), ("https://", ":443")):
+    for scheme, port in _DEFAULT_PORTS.items():
         if origin.startswith(scheme) and origin.endswith(port):
             origin = origin.removesuffix(port)
     return origin
