@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -88,6 +88,12 @@ def corpus(tmp_path: Path) -> Path:
     return copy_sources(tmp_path / "corpus", DATA / "scio_full_conference.txt")
 
 
+def write_jsonl(path: Path, rows: Sequence[Mapping[str, object]]) -> Path:
+    """``path`` holding ``rows`` as a Q&A file reads them: one JSON object a line."""
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    return path
+
+
 REPEATED = "The Taiwan question is purely China's internal affair.\nWe firmly oppose any external interference."
 
 
@@ -103,7 +109,7 @@ def repeated_qa(folder: Path) -> Path:
             row("2025-03-05", "Mao Ning", "Reuters", REPEATED),
             row("2025-03-04", "Lin Jian", "NHK", "We have released information on the visit already.")]
     folder.mkdir()
-    (folder / "qa.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    write_jsonl(folder / "qa.jsonl", rows)
     return folder
 
 

@@ -14,7 +14,7 @@ from assistant.retrieval import Retriever
 from embeddings.index import Index
 from embeddings.ingest import ingest
 
-from .conftest import DATA
+from .conftest import DATA, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -139,8 +139,7 @@ def test_a_qa_conferences_date_is_shown_once(tmp_path, real_encoder) -> None:
 
     from .conftest import run_cli
 
-    (tmp_path / "qa.jsonl").write_text(json.dumps(QA_ROWS[0]) + "\n", "utf-8")
-    assert ingest([tmp_path / "qa.jsonl"], tmp_path / "index", real_encoder).ok
+    assert ingest([write_jsonl(tmp_path / "qa.jsonl", QA_ROWS[:1])], tmp_path / "index", real_encoder).ok
     hit = Retriever(Index.open(tmp_path / "index"), real_encoder).search("personal information held by apps")[0]
     assert hit.answer.conference == "Regular press conference"
     for shown in (format_hit(hit), _format_hit(1, hit)):
@@ -153,8 +152,7 @@ def test_a_qa_conferences_date_is_shown_once(tmp_path, real_encoder) -> None:
 def test_journalists_words_run_into_a_qa_answer_are_never_the_officials(tmp_path, real_encoder) -> None:
     # The source runs follow-ups into the answer field ("RT: …?", "Follow-up: …? A: …"): they were quoted as the
     # spokesperson's words, and the reply to the follow-up as a reply to the first question.
-    path = tmp_path / "mfa.jsonl"
-    path.write_text("".join(json.dumps(row) + "\n" for row in QA_ROWS), "utf-8")
+    path = write_jsonl(tmp_path / "mfa.jsonl", QA_ROWS)
     assert ingest([path], tmp_path / "index", real_encoder).ok
     retriever = Retriever(Index.open(tmp_path / "index"), real_encoder)
     expected = {

@@ -14,7 +14,7 @@ import pytest
 from assistant.cli import cli
 from assistant.settings import Settings
 
-from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest
+from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -69,13 +69,12 @@ def test_counts_of_one_are_singular(tmp_path: Path) -> None:
     """One Q&A pair: one conference, one answer, one passage; `list` said "1 answers" and "1 passages"."""
     pair = {"date": "2025-03-03", "spokesperson": "Mao Ning", "question": "What is China's view on the summit?",
             "answer": "China hopes the summit will be a success."}
-    (tmp_path / "qa.jsonl").write_text(json.dumps(pair) + "\n", "utf-8")
     index = str(tmp_path / "index")
-    assert run_cli("ingest", str(tmp_path / "qa.jsonl"), "--index", index).returncode == 0
+    assert run_cli("ingest", str(write_jsonl(tmp_path / "qa.jsonl", [pair])), "--index", index).returncode == 0
     row, total = run_cli("list", "--index", index).stdout.splitlines()
     assert row.split()[2:6] == ["1", "answer", "1", "passage"] and total.startswith("1 conference, 1 passage, model ")
-    second = tmp_path / "more.jsonl"  # with two conferences, remove leaves one passage
-    second.write_text(json.dumps({**pair, "date": "2025-03-04", "answer": "We will keep in touch."}) + "\n", "utf-8")
+    # with two conferences, remove leaves one passage
+    second = write_jsonl(tmp_path / "more.jsonl", [{**pair, "date": "2025-03-04", "answer": "We will keep in touch."}])
     assert run_cli("ingest", str(second), "--index", index).returncode == 0
     first_id = json.loads(run_cli("list", "--index", index, "--json").stdout)[0]["id"]
     assert f"Index: 1 passage in {index}." in run_cli("remove", first_id, "--index", index).stdout

@@ -24,7 +24,7 @@ from embeddings.records import Conference, stable_id
 from embeddings.store import Answer
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, ROOT, SEED, FakeEncoder, copy_sources, repeated_qa, run_cli, tree_digest
+from .conftest import DATA, ROOT, SEED, FakeEncoder, copy_sources, repeated_qa, run_cli, tree_digest, write_jsonl
 
 HTML = DATA / "html"
 TITLE = "SCIO press conference on promoting high-quality development of foreign trade"
@@ -248,7 +248,7 @@ def corpus_with_everything(folder: Path) -> Path:
     """Text transcripts, saved pages of a multi-page conference and a Q&A file, in one folder."""
     shutil.copytree(HTML / "conference", folder / "pages")
     copy_sources(folder, DATA / "no_blank_lines.txt")
-    (folder / "qa.jsonl").write_text("".join(json.dumps(row) + "\n" for row in QA_LINES), "utf-8")
+    write_jsonl(folder / "qa.jsonl", QA_LINES)
     return folder
 
 
@@ -312,7 +312,7 @@ def test_the_summary_says_what_it_counts_and_adds_up(tmp_path: Path, fake_encode
         "Sources: 3 (2 files or pages): 2 read, 0 unchanged, 1 rejected; 2 problems listed below. "
         "Conferences in the index: 3 (3 added, 0 updated, 0 unchanged); 0 removed. "
         f"Passages in the index: {first.passages} ({first.passages} added, 0 updated, 0 unchanged); 0 removed; ")
-    qa.write_text(json.dumps(rows[0]) + "\n", "utf-8")  # one conference left in the file
+    write_jsonl(qa, rows[:1])  # one conference left in the file
     again = ingest([qa, tmp_path / SEED.name], root, fake_encoder)
     assert again.summary().startswith(
         "Sources: 2 (2 files or pages): 1 read, 1 unchanged, 0 rejected. "
@@ -414,8 +414,7 @@ def test_qa_pairs_without_a_link_each_land(tmp_path: Path) -> None:
         ("Will the minister travel?", "The foreign minister will visit Brazil and Chile next week."),
         ("What about the climate pledge?", "China honours its climate commitments with concrete action."),
     )]
-    qa = tmp_path / "my_qa.jsonl"
-    qa.write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    qa = write_jsonl(tmp_path / "my_qa.jsonl", rows)
     root = str(tmp_path / "ix")
     result = run_cli("ingest", str(qa), "--index", root)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,7 @@ from embeddings.index import Index
 from embeddings.records import Kind, Role
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, SEED, SEED_QUESTION, run_cli
+from .conftest import DATA, SEED, SEED_QUESTION, run_cli, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -94,8 +94,7 @@ def test_an_ambiguous_id_prefix_is_one_sentence_naming_them(tmp_path: Path, fake
     # 17 conferences: two ids share a first hex digit; the titles hold none ("Tour g" … "Tour w").
     pairs = [{"title": f"Tour {chr(ord('g') + i)}", "spokesperson": "Mao Ning", "question": f"What about item {i}?",
               "answer": f"Item {i} is going well and we will keep working on it."} for i in range(17)]
-    (tmp_path / "qa.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs), "utf-8")
-    assert ingest([tmp_path / "qa.jsonl"], tmp_path / "index", fake_encoder).ok
+    assert ingest([write_jsonl(tmp_path / "qa.jsonl", pairs)], tmp_path / "index", fake_encoder).ok
     index = Index.open(tmp_path / "index")
     try:
         ids = [info.id for info in index.store.conferences()]
