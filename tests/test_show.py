@@ -74,17 +74,13 @@ def test_json_shape(real_index: Path) -> None:
     assert [row["id"] for row in listed if row["title"] == data["title"]] == [data["id"]]
 
 
-def test_id_names_a_conference(real_index: Path) -> None:
-    listed = json.loads(run_cli("list", "--index", str(real_index), "--json").stdout)
-    for row in listed:
-        assert json.loads(show(real_index, row["id"], "--json"))["title"] == row["title"]
-
-
-def test_an_id_prefix_names_a_conference(real_index: Path) -> None:
+@pytest.mark.parametrize("prefix", [False, True], ids=["whole id", "upper-case prefix"])
+def test_an_id_or_its_start_names_a_conference(real_index: Path, prefix: bool) -> None:
     """As `pressroom remove` takes them: the start of an id, in either case, is enough when only one id starts so."""
     listed = json.loads(run_cli("list", "--index", str(real_index), "--json").stdout)
     for row in listed:
-        assert json.loads(show(real_index, row["id"][:8].upper(), "--json"))["title"] == row["title"]
+        wanted = row["id"][:8].upper() if prefix else row["id"]
+        assert json.loads(show(real_index, wanted, "--json"))["title"] == row["title"]
 
 
 def test_an_ambiguous_id_prefix_is_one_sentence_naming_them(tmp_path: Path, fake_encoder) -> None:
@@ -103,9 +99,12 @@ def test_an_ambiguous_id_prefix_is_one_sentence_naming_them(tmp_path: Path, fake
         with pytest.raises(PressroomError, match=f"^'{digit}' matches {len(shared)} conferences: ") as caught:
             index.store.find(digit)
         assert all(f"{i} (Tour " in str(caught.value) for i in shared)
+        assert str(caught.value).endswith("; give one of these ids or more of the title.")
     finally:
         index.close()
-    with pytest.raises(PressroomError, match=f"^'{digit}' matches {len(shared)} conferences: "):
+    # remove takes no titles, so its sentence asks for no more of one
+    with pytest.raises(PressroomError, match=rf"^'{digit}' matches {len(shared)} conferences: .*; give one of these "
+                                             r"ids, whole or a longer start\.$"):
         remove(tmp_path / "index", [digit])
     with pytest.raises(PressroomError, match=r"^No conference has an id starting with 'Tour g'"):
         remove(tmp_path / "index", ["Tour g"])
