@@ -18,6 +18,8 @@ from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
+SHIPPED_ID = "3c5b7a7cc2524734"  # the shipped conference's id, made from its source address
+
 
 @pytest.fixture(scope="module")
 def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -26,6 +28,15 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     assert "Conferences in the index: 2 (2 added, 0 updated, 0 unchanged)" in result.stdout
     return folder / "index"
+
+
+@pytest.fixture
+def shipped_index(tmp_path: Path) -> Path:
+    """An index of the shipped transcript alone, this test's own: it may remove from it."""
+    index = tmp_path / "index"
+    result = run_cli("ingest", str(copy_sources(tmp_path / "in")), "--index", str(index))
+    assert result.returncode == 0, result.stderr
+    return index
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +242,7 @@ def test_every_option_says_what_it_does_and_a_setting_its_default(name: str, com
 
 
 @pytest.mark.parametrize("command", [("list",), ("ask", PARAPHRASE), ("ingest", str(SEED)), ("doctor",),
-                                     ("remove", "3c5b7a"), ("show", "five centers"), ("serve",)])
+                                     ("remove", SHIPPED_ID[:6]), ("show", "five centers"), ("serve",)])
 def test_index_pointed_at_a_file_is_one_sentence(tmp_path: Path, command: tuple[str, ...]) -> None:
     """`--index data/x.txt` gave list, doctor, remove and show a NotADirectoryError traceback."""
     path = Path(shutil.copy(SEED, tmp_path / SEED.name))
@@ -242,14 +253,12 @@ def test_index_pointed_at_a_file_is_one_sentence(tmp_path: Path, command: tuple[
     assert path.read_bytes() == SEED.read_bytes()
 
 
-def test_asking_an_index_emptied_by_remove_says_so(tmp_path: Path) -> None:
+def test_asking_an_index_emptied_by_remove_says_so(shipped_index: Path) -> None:
     """Every conference removed: "No official answer on this" would read as if the transcripts had nothing on it."""
-    index = tmp_path / "index"
-    assert run_cli("ingest", str(copy_sources(tmp_path / "in")), "--index", str(index)).returncode == 0
-    assert run_cli("remove", "3c5b7a7cc2524734", "--index", str(index)).returncode == 0
-    result = run_cli("ask", PARAPHRASE, "--index", str(index))
+    assert run_cli("remove", SHIPPED_ID, "--index", str(shipped_index)).returncode == 0
+    result = run_cli("ask", PARAPHRASE, "--index", str(shipped_index))
     assert result.returncode == 1 and result.stdout == ""
-    assert result.stderr == f"Error: The index at {index} holds no conferences; add transcripts with " \
+    assert result.stderr == f"Error: The index at {shipped_index} holds no conferences; add transcripts with " \
                             "`pressroom ingest PATH…`.\n"
 
 
@@ -261,13 +270,11 @@ def test_an_unquoted_question_is_asked_whole(cli_index: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["show", "remove"])
-def test_the_help_examples_work_on_the_shipped_transcript(tmp_path: Path, command: str) -> None:
+def test_the_help_examples_work_on_the_shipped_transcript(shipped_index: Path, command: str) -> None:
     """Their ids are the shipped conference's (ids come from its source address), not made-up ones that fail."""
-    index = tmp_path / "index"
-    assert run_cli("ingest", str(copy_sources(tmp_path / "in")), "--index", str(index)).returncode == 0
     examples = [shlex.split(line)[1:] for line in run_cli(command, "--help").stdout.splitlines()
                 if line.strip().startswith(f"pressroom {command} ")]
     assert examples
     for args in examples:
-        result = run_cli(*args, "--index", str(index))
+        result = run_cli(*args, "--index", str(shipped_index))
         assert result.returncode == 0, (args, result.stderr)

@@ -62,18 +62,21 @@ def test_further_answers_below_the_threshold_stay_ranked_but_are_marked(retrieve
     assert [(a["id"], a["below_threshold"]) for a in answers] == [(h.answer.id, h.below_threshold) for h in hits]
 
 
+# Its best-ranked answer is found by a journalist's question key alone, short of its margin; others are relevant.
+TOURISM = "What are the targets for tourism revenue?"
+
+
 def test_answers_above_the_threshold_are_shown_first_each_in_ranked_order(retriever: Retriever) -> None:
-    question = "What are the targets for tourism revenue?"  # the best-ranked answer is only a question key's
-    hits = retriever.search(question, k=6)
+    hits = retriever.search(TOURISM, k=6)
     assert hits[0].below_threshold and not all(h.below_threshold for h in hits)
-    shown = retriever.ask(question, k=6).hits
+    shown = retriever.ask(TOURISM, k=6).hits
     assert shown == [h for h in hits if not h.below_threshold] + [h for h in hits if h.below_threshold]
 
 
 def test_chat_labels_the_less_related_answers(retriever: Retriever) -> None:
     from assistant.chat import format_reply
 
-    reply = retriever.ask("What are the targets for tourism revenue?", k=5)
+    reply = retriever.ask(TOURISM, k=5)
     flags = [h.below_threshold for h in reply.hits]
     assert flags[:2] == [False, False] and flags[-1]  # a relevant card, then less related ones
     contents = [m.content for m in format_reply(reply)]
