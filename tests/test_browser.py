@@ -337,7 +337,6 @@ def test_the_source_is_a_link_and_the_attribution_is_whole(browser, live_server:
         watch.close()
 
 
-
 # A newsroom's own script: fetch() and what it can read of the response (a refusal by CORS is a TypeError).
 CALL = """window.call = async (url, init) => {
     try {

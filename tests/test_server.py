@@ -131,6 +131,7 @@ def test_other_methods_get_a_405_that_says_which(live_server: Server, method: st
     if method != "HEAD":  # a HEAD response has no body
         assert response.json()["error"].startswith(f"{method} {path} is not supported; use GET {path}")
 
+
 @pytest.mark.parametrize(("method", "path"), [("GET", "/api/ask/"), ("POST", "/api/ask/"), ("GET", "/api/search"),
                                             ("GET", "/api/")])
 def test_a_mistyped_api_route_is_a_404_that_names_the_right_one(live_server: Server, method: str, path: str) -> None:
