@@ -19,6 +19,9 @@ CACHE_DIR = default_cache_dir()
 ENV_PREFIX = "PRESSROOM_"
 MAX_K = 50
 MAX_WORKERS = 32
+# Settings read as a folder, and as a whole number: the rest are text, and origins a list.
+_FOLDERS = ("index", "data", "cache")
+_WHOLE_NUMBERS = ("k", "port", "concurrency", "queue", "workers", "threads")
 # A browser's Origin header leaves out its scheme's default port, so an allow-list must too.
 _DEFAULT_PORTS = {"http://": ":80", "https://": ":443"}
 
@@ -108,13 +111,13 @@ def check_k(k: object) -> int:
 
 
 def _convert(name: str, value: Any, where: str) -> Any:
-    if name in ("index", "data", "cache"):
+    if name in _FOLDERS:
         # An empty value (`export PRESSROOM_INDEX=$UNSET`) would be Path("") = the current folder: an index, or
         # the ONNX export, would be written wherever the command happens to run.
         if not str(value).strip():
             raise PressroomError(f"{where} is empty; give a folder (the default is {getattr(Settings(), name)}).")
         return Path(value).expanduser()
-    if name in ("k", "port", "concurrency", "queue", "workers", "threads"):
+    if name in _WHOLE_NUMBERS:
         try:
             return int(value)
         except (TypeError, ValueError):
