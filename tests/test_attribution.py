@@ -14,7 +14,7 @@ from assistant.retrieval import Retriever
 from embeddings.index import Index
 from embeddings.ingest import ingest
 
-from .conftest import DATA, write_jsonl
+from .conftest import DATA, run_cli, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -136,8 +136,6 @@ def test_a_qa_conferences_date_is_shown_once(tmp_path, real_encoder) -> None:
     """A Q&A pair's conference has no title of its own: the one made for it does not repeat its date, which `ask`,
     the chat, `list` and `show` print beside every title."""
     from assistant.cli import _format_hit
-
-    from .conftest import run_cli
 
     assert ingest([write_jsonl(tmp_path / "qa.jsonl", QA_ROWS[:1])], tmp_path / "index", real_encoder).ok
     hit = Retriever(Index.open(tmp_path / "index"), real_encoder).search("personal information held by apps")[0]

@@ -223,6 +223,7 @@ def test_an_empty_folder_setting_is_an_error_not_the_current_folder(args: tuple[
 
 
 def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    """Every command of ``group``, the nested ones too, each with its name as typed ("bench quality")."""
     found = []
     for name, command in group.commands.items():
         found.append((prefix + name, command))
@@ -231,7 +232,10 @@ def _commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Com
     return found
 
 
-@pytest.mark.parametrize(("name", "command"), _commands(cli), ids=[name for name, _ in _commands(cli)])
+COMMANDS = _commands(cli)
+
+
+@pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[name for name, _ in COMMANDS])
 def test_every_option_says_what_it_does_and_a_setting_its_default(name: str, command: click.Command) -> None:
     """--help is where a newcomer looks: `tune --epochs` said nothing, `--model` named no model and no default."""
     settings = {f.name for f in dataclasses.fields(Settings)}
