@@ -314,7 +314,8 @@ def read_html(paths: Sequence[Path]) -> Conference:
 
 
 def group_pages(paths: Sequence[Path]) -> list[list[Path]]:
-    """Saved pages grouped by conference: same folder and content id; other files stand alone."""
+    """Saved pages grouped by conference: same folder and content id (from the file name, else from the address the
+    page names for itself); other files, and a second copy of a page, stand alone."""
     groups: dict[tuple[Path, str], dict[int, Path]] = {}
     alone: list[list[Path]] = []
     for path in paths:
