@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,19 @@ import numpy as np
 from .encoder import Encoder, load_encoder
 from .errors import PressroomError, TranscriptError, counted
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
-from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
+from .html import HTML_SUFFIXES, conference_from_pages, decode_html, extract, group_pages, read_html
 from .index import CURRENT, Index, IndexWriter, writing
-from .qa import read_qa
+from .qa import MAX_QA_BYTES, STDIN, conferences_from_pairs, parse_pairs, read_qa
 from .records import Conference, text_hash
 from .store import Store
-from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript, sidecar_path
+from .transcripts import (
+    MAX_TRANSCRIPT_BYTES,
+    TRANSCRIPT_SUFFIXES,
+    decode_transcript,
+    parse_text,
+    read_transcript,
+    sidecar_path,
+)
 
 # A reader turns one file into conferences, plus one sentence for each part of it that was skipped.
 Reader = Callable[[Path], tuple[list[Conference], list[str]]]
@@ -38,6 +46,23 @@ READERS: dict[str, Reader] = {
     **{suffix: _read_html for suffix in HTML_SUFFIXES},
     ".jsonl": read_qa,
 }
+
+
+def read_piped(data: bytes, where: str) -> tuple[list[Conference], list[str]]:
+    """One transcript given as bytes (``pressroom ingest -``), told apart by content as a file is by its suffix:
+    Q&A JSONL starts with ``{``, a saved page with ``<``, anything else is text (front matter allowed)."""
+    text = decode_transcript(data, where)
+    start = text.lstrip()[:1]
+    limit = MAX_QA_BYTES if start == "{" else MAX_TRANSCRIPT_BYTES  # the limits of the files' readers
+    if len(data) > limit:
+        raise TranscriptError(f"{where} is over {limit / 1e6:.0f} MB; split it into files and ingest those.")
+    if start == "{":
+        pairs, problems = parse_pairs(text, where)
+        return conferences_from_pairs(pairs, Path(where), voices=True), problems
+    if start == "<":
+        page = extract(decode_html(data, where), name=where)
+        return [conference_from_pages([(page, where)], where=where)], []
+    return [parse_text(text, path=where)], []
 
 
 @dataclass
@@ -196,17 +221,36 @@ class _Address:
         return [conference], self.problems
 
 
+class _Stdin:
+    """One transcript piped in (``pressroom ingest -``), read once."""
+
+    def __init__(self) -> None:
+        self.data = sys.stdin.buffer.read(MAX_QA_BYTES + 1)
+        self.sha = hashlib.sha256(self.data).hexdigest()
+        # Named by its content, which gives a conference with no source address its id: the same text piped
+        # again is unchanged, from any folder; `show` names it "stdin:…".
+        self.name = f"stdin:{self.sha[:16]}"
+        self.problems: list[str] = []
+
+    def load(self) -> list[tuple[str, str]]:
+        return [(self.name, self.sha)]
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        return read_piped(self.data, self.name)
+
+
 def _units(inputs: Sequence[Path | str],
-           fetcher: Fetcher | None) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
-    """What to read, in order: files, saved pages grouped by conference, then URLs (fetched with ``fetcher``,
-    given whenever there are any); and what cannot be used."""
-    paths = [Path(p) for p in inputs if not is_url(p)]
+           fetcher: Fetcher | None) -> tuple[list[_Files | _Address | _Stdin], list[tuple[str, str]]]:
+    """What to read, in order: standard input (``-``), files, saved pages grouped by conference, then URLs
+    (fetched with ``fetcher``, given whenever there are any); and what cannot be used."""
+    piped: list[_Files | _Address | _Stdin] = [_Stdin()] if STDIN in map(str, inputs) else []
+    paths = [Path(p) for p in inputs if not is_url(p) and str(p) != STDIN]
     found, problems = discover(paths)
     # Absolute: a file's source (and so its conference's id, when no address is given) must not depend on the
     # folder ingest runs in or on how the path is spelled, or an edit read as `/abs/x.txt` re-adds `x.txt`'s.
     files = list(dict.fromkeys(f.resolve() for f in found))
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
-    units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
+    units = piped + [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]
     urls = dict.fromkeys(str(p) for p in inputs if is_url(p))
     if urls:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -272,3 +275,54 @@ def test_the_help_examples_work_on_the_shipped_transcript(tmp_path: Path, comman
     for args in examples:
         result = run_cli(*args, "--index", str(index))
         assert result.returncode == 0, (args, result.stderr)
+
+
+def _pressroom_in(folder: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """`pressroom` run from ``folder``: what ingest reads from stdin must not depend on where it runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=folder, input=stdin, timeout=300)
+
+
+def test_ingest_reads_a_transcript_from_stdin(tmp_path: Path) -> None:
+    """`pressroom ingest -`: a conference with no source address gets an id from its content, the same from any
+    folder, and `show` says it came from stdin."""
+    index = tmp_path / "index"
+    text = (DATA / "user_transcript.txt").read_text("utf-8")
+    first = _pressroom_in(tmp_path / "a", "ingest", "-", "--index", str(index), stdin=text)
+    assert first.returncode == 0, first.stderr
+    assert "1 read" in first.stdout and "(1 added, " in first.stdout
+    again = _pressroom_in(tmp_path / "b", "ingest", "-", "--index", str(index), stdin=text)
+    assert again.returncode == 0, again.stderr
+    assert "1 unchanged" in again.stdout and "(0 added, " in again.stdout
+    (conference,) = json.loads(run_cli("list", "--index", str(index), "--json").stdout)
+    other = tmp_path / "other"
+    assert _pressroom_in(tmp_path / "c", "ingest", "-", "--index", str(other), stdin=text).returncode == 0
+    assert [c["id"] for c in json.loads(run_cli("list", "--index", str(other), "--json").stdout)] == [conference["id"]]
+    shown = run_cli("show", conference["id"], "--index", str(index))
+    assert shown.returncode == 0, shown.stderr
+    assert "page 1: stdin:" in shown.stdout and "Liu Liehong" in shown.stdout
+    assert "'-' reads one transcript from stdin" in run_cli("ingest", "--help").stdout
+
+
+def test_ingest_tells_piped_pages_and_qa_apart_by_content(tmp_path: Path) -> None:
+    """A saved page and Q&A lines piped in are read as such, as their suffixes would tell: the page gets the
+    same conference (and id) as the file."""
+    page = DATA / "html" / "desktop" / "content_117111081_7.htm"
+    from_file, piped = tmp_path / "file", tmp_path / "piped"
+    assert run_cli("ingest", str(page), "--index", str(from_file)).returncode == 0
+    result = run_cli("ingest", "-", "--index", str(piped), stdin=page.read_text("utf-8"))
+    assert result.returncode == 0, result.stderr
+    listed = [json.loads(run_cli("list", "--index", str(folder), "--json").stdout) for folder in (from_file, piped)]
+    assert [(c["id"], c["title"], c["passages"]) for c in listed[0]] == \
+        [(c["id"], c["title"], c["passages"]) for c in listed[1]]
+    qa = json.dumps({"question": "Any comment on the trade talks?", "title": "Piped briefing",
+                     "answer": "The talks on trade were constructive and both sides agreed to continue them.",
+                     "spokesperson": "Mao Ning", "date": "2024-01-02"}) + "\n"
+    result = run_cli("ingest", "-", "--index", str(piped), stdin=qa)
+    assert result.returncode == 0, result.stderr
+    titles = {c["title"] for c in json.loads(run_cli("list", "--index", str(piped), "--json").stdout)}
+    assert "Piped briefing" in titles and len(titles) == 2
+    answer = ask_json(piped, "Were the trade talks constructive?", "-k", "1")["answers"][0]
+    assert (answer["speaker"], answer["source"].startswith("stdin:")) == ("Mao Ning", True)
