@@ -130,7 +130,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     suffixes = ", ".join(sorted(READERS))
     for path in paths:
         if not path.exists():
-            problems.append((str(path), f"{path} does not exist."))
+            problems.append((str(path), f"{path} does not exist; check the path (ingest takes files, folders, "
+                                        "http(s) addresses and '-' for stdin: `pressroom ingest --help`)."))
         elif path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p, path))
             found = [p for p in inside if p.suffix.lower() in READERS]

@@ -185,7 +185,9 @@ BAD_INGESTS = {
     "binary": (lambda t: _bad_file(t, "binary.txt", bytes(range(256)) * 4), "binary file"),
     "no-speakers": (lambda t: str(shutil.copy(DATA / "no_speakers.txt", t)), "has no speaker lines"),
     "empty-folder": (lambda t: str((t / "empty").mkdir() or t / "empty"), "No transcripts found under"),
-    "missing-path": (lambda t: str(t / "nope.txt"), "does not exist"),
+    "missing-path": (lambda t: str(t / "nope.txt"),
+                     "nope.txt does not exist; check the path (ingest takes files, folders, http(s) addresses and "
+                     "'-' for stdin: `pressroom ingest --help`)."),
 }
 
 
