@@ -72,7 +72,7 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
     of one conference (content_<id>.htm, content_<id>_2.htm, ...) become one conference; an address
     brings the other pages of its conference along. Unchanged sources are skipped; a changed one
     replaces its old passages. A source that cannot be read is reported and the others still land;
-    the exit status is then 1.
+    the exit status is then 1, as when a conference is stored with no answer long enough to search.
 
     PATH '-' reads one transcript from stdin: text (front matter allowed), a saved page or Q&A JSONL,
     told apart by content. Without a source address (front matter's "source:", a page's canonical link,
@@ -92,7 +92,7 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
     report = run_ingest(paths, settings.index, encoder, rebuild=rebuild, progress=True)
     click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
-        click.echo(f"Rejected: {why}", err=True)
+        click.echo(f"Problem: {why}", err=True)
     if report.rejected:
         sys.exit(1)
 
@@ -346,7 +346,7 @@ def doctor(index: str | None, model: str | None) -> None:
     click.echo(f"Rebuilt from {counted(len(diagnosis.sources), 'source')}: {counted(report.passages, 'passage')}, "
                f"{counted(len(report.added), 'conference')}.")
     for _, why in report.rejected:
-        click.echo(f"Rejected: {why}", err=True)
+        click.echo(f"Problem: {why}", err=True)
     if not report.committed:
         sys.exit(1)
 

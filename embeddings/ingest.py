@@ -19,7 +19,7 @@ from .html import HTML_SUFFIXES, conference_from_pages, decode_html, extract, gr
 from .index import CURRENT, Index, IndexWriter, writing
 from .qa import MAX_QA_BYTES, STDIN, conferences_from_pairs, parse_pairs, read_qa
 from .records import Conference, text_hash
-from .store import Store
+from .store import MIN_KEY_WORDS, Store
 from .transcripts import (
     MAX_TRANSCRIPT_BYTES,
     TRANSCRIPT_SUFFIXES,
@@ -81,7 +81,8 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)  # conferences whose content changed
     removed: list[str] = field(default_factory=list)  # conferences gone from a changed source
     conferences: int = 0  # in the index after the ingest
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, why): whole sources and parts of them
+    # (source, why): whole sources, parts of them, and conferences stored with no passage (answers too short)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
     passages_before: int = 0
     passages: int = 0
     passages_added: int = 0
@@ -93,7 +94,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """Whether every source was read (the exit status of `pressroom ingest`)."""
+        """Whether every source was read, with something to search (the exit status of `pressroom ingest`)."""
         return not self.rejected
 
     @property
@@ -376,10 +377,20 @@ def _replace(store: Store, conferences: list[Conference], sources: list[tuple[st
             report.added.append(conference.title)
         elif before != store.conference(conference.id):
             report.updated.append(conference.title)
+        if not _searchable(conference):  # stored, yet no word of it could ever be an answer: say so
+            report.rejected.append((conference.source, (
+                f'"{conference.title}" ({conference.source}) is stored with no passage: none of its answers has '
+                f"{MIN_KEY_WORDS} words or more, so `pressroom ask` cannot return it.")))
     for gone in previous:
         title = store.title(gone)
         report.removed.append(gone if title is None else title)
         store.delete(gone)
+
+
+def _searchable(conference: Conference) -> bool:
+    """Whether a paragraph of an answer or statement is long enough to be a passage (see Store.key_texts)."""
+    return any(len(p.text.split()) >= MIN_KEY_WORDS
+               for turn in conference.turns if turn.kind.searchable for p in turn.paragraphs)
 
 
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:
