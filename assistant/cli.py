@@ -379,12 +379,14 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     FILES are JSONL with question and answer on each line (and date, for --split tune); '-' reads one from stdin.
 
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
+    tests/data/qa_sample.jsonl holds the 11 question→answer pairs of the shipped transcripts; train on your own
+    press office's pairs (thousands help, a handful do not).
 
     \b
     Example:
-      pressroom tune my_qa.jsonl older_qa.jsonl --out models/my-press-office
+      pressroom tune tests/data/qa_sample.jsonl --out models/my-press-office
       pressroom ingest --rebuild --model models/my-press-office data/
-      pressroom tune my_qa.jsonl --seed 1 --soup models/my-press-office --out models/my-soup
+      pressroom tune tests/data/qa_sample.jsonl --seed 1 --soup models/my-press-office --out models/my-soup
     """
     from embeddings.tune import fine_tune
 
@@ -508,13 +510,17 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
     answer is also keyed by the questions it replied to (as ingest indexes it), and each short rewording should
     find the answer of the pair it rewords (by the pair's "id").
 
+    tests/data/qa_sample.jsonl is the shipped transcripts' 11 pairs (too few to tell methods apart: it shows the
+    table); ../shared/bench/mfa_qa.jsonl is the Foreign Ministry benchmark beside a clone. --compare bge-small and
+    rerank need `make install-test`, mpnet `make install-mpnet`.
+
     \b
     Example:
-      pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality tests/data/qa_sample.jsonl --split all --off-topic tests/data/off_topic_questions.txt
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv \\
         --chinese-off-topic tests/data/off_topic_questions_zh.txt
-      pressroom bench quality my_qa.jsonl --compare bge-small,mpnet,rerank
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --compare bge-small,rerank
     """
     from embeddings.encoder import load_encoder
     from embeddings.tune import read_manifest

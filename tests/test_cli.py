@@ -17,7 +17,7 @@ import pytest
 from assistant.cli import cli
 from assistant.settings import Settings
 
-from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest
+from .conftest import BENCH, DATA, PARAPHRASE, ROOT, SEED, copy_sources, run_cli, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -328,3 +328,40 @@ def test_ingest_tells_piped_pages_and_qa_apart_by_content(tmp_path: Path) -> Non
     assert "Piped briefing" in titles and len(titles) == 2
     answer = ask_json(piped, "Were the trade talks constructive?", "-k", "1")["answers"][0]
     assert (answer["speaker"], answer["source"].startswith("stdin:")) == ("Mao Ning", True)
+
+
+HELP_COMMANDS = ["", "ingest", "ask", "list", "show", "remove", "serve", "doctor", "tune", "bench", "bench load",
+                 "bench speed", "bench quality"]
+EXAMPLE_FILES = {".jsonl", ".txt", ".tsv", ".htm", ".html", ".md"}
+
+
+def _help_examples(command: str) -> list[str]:
+    """The example command lines of a --help, continuation lines joined."""
+    text = run_cli(*command.split(), "--help").stdout
+    lines = [line.strip() for line in text.split("Example:" if command else "Quick start:")[1].splitlines()]
+    examples: list[str] = []
+    for line in lines:
+        if examples and examples[-1].endswith("\\"):
+            examples[-1] = examples[-1][:-1] + line
+        elif line.startswith(("pressroom ", "cat ")):
+            examples.append(line)
+    return examples
+
+
+def test_the_files_help_examples_name_exist_in_a_clone() -> None:
+    """An example must run as printed: no `my_qa.jsonl` that no one has; the shared benchmark beside the clone
+    counts when it is there."""
+    named = [(command, word) for command in HELP_COMMANDS for example in _help_examples(command)
+             for word in shlex.split(example) if Path(word).suffix in EXAMPLE_FILES and "://" not in word]
+    assert len(named) >= 8, named
+    missing = [(command, word) for command, word in named
+               if not (ROOT / word).is_file() and not (word.startswith("../shared/") and not BENCH.exists())]
+    assert not missing, missing
+
+
+def test_the_bench_quality_example_on_the_shipped_pairs_runs() -> None:
+    (example,) = [e for e in _help_examples("bench quality") if "qa_sample.jsonl" in e]
+    result = run_cli(*shlex.split(example)[1:])
+    assert result.returncode == 0, result.stderr
+    assert "11 questions (all split, 2024-01-16 to 2024-05-16), 11 distinct answers" in result.stdout
+    assert "off-topic questions get no answer" in result.stdout
