@@ -72,11 +72,16 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
     of one conference (content_<id>.htm, content_<id>_2.htm, ...) become one conference; an address
     brings the other pages of its conference along. Unchanged sources are skipped; a changed one
     replaces its old passages. A source that cannot be read is reported and the others still land;
-    the exit status is then 1.
+    the exit status is then 1, as when a conference is stored with no answer long enough to search.
+
+    PATH '-' reads one transcript from stdin: text (front matter allowed), a saved page or Q&A JSONL,
+    told apart by content. Without a source address (front matter's "source:", a page's canonical link,
+    a line's "link") its id comes from its content, and `pressroom show` names it "stdin:...".
 
     \b
     Example:
-      pressroom ingest data/ my-transcripts/conference.txt
+      pressroom ingest data/ tests/data/user_transcript.txt
+      cat tests/data/user_transcript.txt | pressroom ingest -
       pressroom ingest http://english.scio.gov.cn/m/pressroom/2024-04/08/content_117111081.htm
     """
     from embeddings.encoder import load_encoder
@@ -87,7 +92,7 @@ def ingest(paths: tuple[str, ...], index: str | None, model: str | None, rebuild
     report = run_ingest(paths, settings.index, encoder, rebuild=rebuild, progress=True)
     click.echo(f"{report.summary()} Index: {settings.index}.")
     for _, why in report.rejected:
-        click.echo(f"Rejected: {why}", err=True)
+        click.echo(f"Problem: {why}", err=True)
     if report.rejected:
         sys.exit(1)
 
@@ -341,13 +346,14 @@ def doctor(index: str | None, model: str | None) -> None:
     click.echo(f"Rebuilt from {counted(len(diagnosis.sources), 'source')}: {counted(report.passages, 'passage')}, "
                f"{counted(len(report.added), 'conference')}.")
     for _, why in report.rejected:
-        click.echo(f"Rejected: {why}", err=True)
+        click.echo(f"Problem: {why}", err=True)
     if not report.committed:
         sys.exit(1)
 
 
 @cli.command(short_help="Fine-tune the embedding model on your own Q&A pairs.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the tuned model.")
 @click.option("--split", type=click.Choice(["tune", "all"]), default="all", show_default=True,
               help="Train on every pair, or only on pairs older than the first file's test split (its latest 30 % "
@@ -370,13 +376,17 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
          seed: int, soup: tuple[Path, ...], scale: float, model: str | None) -> None:
     """Fine-tune the embedding model on your own question→answer pairs (JSONL files), on the CPU.
 
+    FILES are JSONL with question and answer on each line (and date, for --split tune); '-' reads one from stdin.
+
     Then ingest and ask with --model OUT (rebuild the index: vectors from another model do not mix).
+    tests/data/qa_sample.jsonl holds the 11 question→answer pairs of the shipped transcripts; train on your own
+    press office's pairs (thousands help, a handful do not).
 
     \b
     Example:
-      pressroom tune my_qa.jsonl older_qa.jsonl --out models/my-press-office
+      pressroom tune tests/data/qa_sample.jsonl --out models/my-press-office
       pressroom ingest --rebuild --model models/my-press-office data/
-      pressroom tune my_qa.jsonl --seed 1 --soup models/my-press-office --out models/my-soup
+      pressroom tune tests/data/qa_sample.jsonl --seed 1 --soup models/my-press-office --out models/my-soup
     """
     from embeddings.tune import fine_tune
 
@@ -388,7 +398,7 @@ def tune(files: tuple[Path, ...], out: Path, split: str, epochs: int, learning_r
     # Questions are trained as they are searched: without courtesies (see assistant.questions).
     tuned = fine_tune([(strip_framing(p.question), p.answer) for p in pairs], out, base=settings.model,
                       epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                      files=[str(f) for f in files], split=split, soup=soup, scale=scale)
+                      files=["stdin" if str(f) == "-" else str(f) for f in files], split=split, soup=soup, scale=scale)
     click.echo(f"Tuned {tuned.base} on {counted(tuned.pairs, 'pair')} ({counted(tuned.epochs, 'epoch')}, "
                f"{tuned.seconds:.0f} s): {out} "
                f"(model name {tuned.name}). Use it with --model {out}.")
@@ -468,7 +478,7 @@ def bench_speed(sizes: str, as_json: bool) -> None:
 
 
 @bench.command(name="quality", short_help="Recall and MRR of bm25, dense and Press Room on Q&A.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--split", type=click.Choice(["test", "tune", "all"]), default="test", show_default=True,
               help="Questions asked: the latest 30 % of dates (test), the rest (tune), or all.")
 @click.option("--steps", is_flag=True, help="Also show, on the tune split, what each step of the ranking adds.")
@@ -495,18 +505,22 @@ def bench_quality(file: Path, split: str, steps: bool, off_topic: Path | None, t
                   as_json: bool) -> None:
     """Recall@1/5/10, MRR@10 and ms per question of bm25, dense and Press Room on a question→answer file.
 
-    FILE is JSONL with question, answer and date on each line. The corpus is its distinct answers; each
-    question should find its own answer. With --rewordings, a second protocol: each answer is also keyed by
-    the questions it replied to (as ingest indexes it), and each short rewording should find the answer of the
-    pair it rewords (by the pair's "id").
+    FILE is JSONL with question, answer and date on each line ('-' reads it from stdin). The corpus is its
+    distinct answers; each question should find its own answer. With --rewordings, a second protocol: each
+    answer is also keyed by the questions it replied to (as ingest indexes it), and each short rewording should
+    find the answer of the pair it rewords (by the pair's "id").
+
+    tests/data/qa_sample.jsonl is the shipped transcripts' 11 pairs (too few to tell methods apart: it shows the
+    table); ../shared/bench/mfa_qa.jsonl is the Foreign Ministry benchmark beside a clone. --compare bge-small and
+    rerank need `make install-test`, mpnet `make install-mpnet`.
 
     \b
     Example:
-      pressroom bench quality my_qa.jsonl --split test --off-topic off_topic.txt
+      pressroom bench quality tests/data/qa_sample.jsonl --split all --off-topic tests/data/off_topic_questions.txt
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --rewordings tests/data/rewordings.tsv
       pressroom bench quality ../shared/bench/mfa_qa.jsonl --chinese tests/data/questions_zh.tsv \\
         --chinese-off-topic tests/data/off_topic_questions_zh.txt
-      pressroom bench quality my_qa.jsonl --compare bge-small,mpnet,rerank
+      pressroom bench quality ../shared/bench/mfa_qa.jsonl --compare bge-small,rerank
     """
     from embeddings.encoder import load_encoder
     from embeddings.tune import read_manifest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +15,19 @@ import numpy as np
 from .encoder import Encoder, load_encoder
 from .errors import PressroomError, TranscriptError, counted
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
-from .html import HTML_SUFFIXES, conference_from_pages, group_pages, read_html
+from .html import HTML_SUFFIXES, conference_from_pages, decode_html, extract, group_pages, read_html
 from .index import CURRENT, Index, IndexWriter, writing
-from .qa import read_qa
+from .qa import MAX_QA_BYTES, STDIN, conferences_from_pairs, parse_pairs, read_qa
 from .records import Conference, text_hash
-from .store import Store
-from .transcripts import TRANSCRIPT_SUFFIXES, read_transcript, sidecar_path
+from .store import MIN_KEY_WORDS, Store
+from .transcripts import (
+    MAX_TRANSCRIPT_BYTES,
+    TRANSCRIPT_SUFFIXES,
+    decode_transcript,
+    parse_text,
+    read_transcript,
+    sidecar_path,
+)
 
 # A reader turns one file into conferences, plus one sentence for each part of it that was skipped.
 Reader = Callable[[Path], tuple[list[Conference], list[str]]]
@@ -40,6 +48,23 @@ READERS: dict[str, Reader] = {
 }
 
 
+def read_piped(data: bytes, where: str) -> tuple[list[Conference], list[str]]:
+    """One transcript given as bytes (``pressroom ingest -``), told apart by content as a file is by its suffix:
+    Q&A JSONL starts with ``{``, a saved page with ``<``, anything else is text (front matter allowed)."""
+    text = decode_transcript(data, where)
+    start = text.lstrip()[:1]
+    limit = MAX_QA_BYTES if start == "{" else MAX_TRANSCRIPT_BYTES  # the limits of the files' readers
+    if len(data) > limit:
+        raise TranscriptError(f"{where} is over {limit / 1e6:.0f} MB; split it into files and ingest those.")
+    if start == "{":
+        pairs, problems = parse_pairs(text, where)
+        return conferences_from_pairs(pairs, Path(where), voices=True), problems
+    if start == "<":
+        page = extract(decode_html(data, where), name=where)
+        return [conference_from_pages([(page, where)], where=where)], []
+    return [parse_text(text, path=where)], []
+
+
 @dataclass
 class IngestReport:
     """The summary printed at the end of an ingest.
@@ -56,7 +81,8 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)  # conferences whose content changed
     removed: list[str] = field(default_factory=list)  # conferences gone from a changed source
     conferences: int = 0  # in the index after the ingest
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (source, why): whole sources and parts of them
+    # (source, why): whole sources, parts of them, and conferences stored with no passage (answers too short)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
     passages_before: int = 0
     passages: int = 0
     passages_added: int = 0
@@ -68,7 +94,7 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
-        """Whether every source was read (the exit status of `pressroom ingest`)."""
+        """Whether every source was read, with something to search (the exit status of `pressroom ingest`)."""
         return not self.rejected
 
     @property
@@ -105,7 +131,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     suffixes = ", ".join(sorted(READERS))
     for path in paths:
         if not path.exists():
-            problems.append((str(path), f"{path} does not exist."))
+            problems.append((str(path), f"{path} does not exist; check the path (ingest takes files, folders, "
+                                        "http(s) addresses and '-' for stdin: `pressroom ingest --help`)."))
         elif path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and not _ignored(p, path))
             found = [p for p in inside if p.suffix.lower() in READERS]
@@ -196,17 +223,36 @@ class _Address:
         return [conference], self.problems
 
 
+class _Stdin:
+    """One transcript piped in (``pressroom ingest -``), read once."""
+
+    def __init__(self) -> None:
+        self.data = sys.stdin.buffer.read(MAX_QA_BYTES + 1)
+        self.sha = hashlib.sha256(self.data).hexdigest()
+        # Named by its content, which gives a conference with no source address its id: the same text piped
+        # again is unchanged, from any folder; `show` names it "stdin:…".
+        self.name = f"stdin:{self.sha[:16]}"
+        self.problems: list[str] = []
+
+    def load(self) -> list[tuple[str, str]]:
+        return [(self.name, self.sha)]
+
+    def read(self) -> tuple[list[Conference], list[str]]:
+        return read_piped(self.data, self.name)
+
+
 def _units(inputs: Sequence[Path | str],
-           fetcher: Fetcher | None) -> tuple[list[_Files | _Address], list[tuple[str, str]]]:
-    """What to read, in order: files, saved pages grouped by conference, then URLs (fetched with ``fetcher``,
-    given whenever there are any); and what cannot be used."""
-    paths = [Path(p) for p in inputs if not is_url(p)]
+           fetcher: Fetcher | None) -> tuple[list[_Files | _Address | _Stdin], list[tuple[str, str]]]:
+    """What to read, in order: standard input (``-``), files, saved pages grouped by conference, then URLs
+    (fetched with ``fetcher``, given whenever there are any); and what cannot be used."""
+    piped: list[_Files | _Address | _Stdin] = [_Stdin()] if STDIN in map(str, inputs) else []
+    paths = [Path(p) for p in inputs if not is_url(p) and str(p) != STDIN]
     found, problems = discover(paths)
     # Absolute: a file's source (and so its conference's id, when no address is given) must not depend on the
     # folder ingest runs in or on how the path is spelled, or an edit read as `/abs/x.txt` re-adds `x.txt`'s.
     files = list(dict.fromkeys(f.resolve() for f in found))
     pages = [f for f in files if f.suffix.lower() in HTML_SUFFIXES]
-    units: list[_Files | _Address] = [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
+    units = piped + [_Files([f]) for f in files if f.suffix.lower() not in HTML_SUFFIXES]
     units += [_Files(group) for group in group_pages(pages)]
     urls = dict.fromkeys(str(p) for p in inputs if is_url(p))
     if urls:
@@ -331,10 +377,20 @@ def _replace(store: Store, conferences: list[Conference], sources: list[tuple[st
             report.added.append(conference.title)
         elif before != store.conference(conference.id):
             report.updated.append(conference.title)
+        if not _searchable(conference):  # stored, yet no word of it could ever be an answer: say so
+            report.rejected.append((conference.source, (
+                f'"{conference.title}" ({conference.source}) is stored with no passage: none of its answers has '
+                f"{MIN_KEY_WORDS} words or more, so `pressroom ask` cannot return it.")))
     for gone in previous:
         title = store.title(gone)
         report.removed.append(gone if title is None else title)
         store.delete(gone)
+
+
+def _searchable(conference: Conference) -> bool:
+    """Whether a paragraph of an answer or statement is long enough to be a passage (see Store.key_texts)."""
+    return any(len(p.text.split()) >= MIN_KEY_WORDS
+               for turn in conference.turns if turn.kind.searchable for p in turn.paragraphs)
 
 
 def _count_passages(report: IngestReport, old: dict[tuple[str, int], str], store: Store) -> None:

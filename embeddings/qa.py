@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,9 @@ from pathlib import Path
 from .errors import TranscriptError
 from .records import Conference, Kind, Page, Paragraph, Role, Turn
 from .transcripts import MAX_TRANSCRIPT_BYTES, decode_transcript
+
+MAX_QA_BYTES = MAX_TRANSCRIPT_BYTES * 5  # a Q&A file holds many conferences
+STDIN = "-"  # a path of "-" names standard input
 
 FIELDS = {
     "question": ("question",),
@@ -51,13 +55,23 @@ def _field(row: dict, name: str) -> str | None:
 
 
 def read_pairs(path: Path) -> tuple[list[QAPair], list[str]]:
-    """The valid pairs of a JSONL file, and one sentence per line that could not be used."""
-    where = str(path)
-    size = path.stat().st_size
-    if size > MAX_TRANSCRIPT_BYTES * 5:
-        raise TranscriptError(f"{where} is {size / 1e6:.0f} MB; Q&A files over "
-                              f"{MAX_TRANSCRIPT_BYTES * 5 / 1e6:.0f} MB are refused (split it).")
-    text = decode_transcript(path.read_bytes(), where)
+    """The valid pairs of a JSONL file (``-``: standard input, read once), and one sentence per line that could
+    not be used."""
+    if str(path) == STDIN:  # `pressroom bench quality -`, `pressroom tune -`: the house's `-` for stdin
+        where, data = "stdin", sys.stdin.buffer.read(MAX_QA_BYTES + 1)
+        size = len(data)
+    else:
+        where, data = str(path), None
+        size = path.stat().st_size
+    if size > MAX_QA_BYTES:
+        raise TranscriptError(f"{where} is {size / 1e6:.0f} MB; Q&A files over {MAX_QA_BYTES / 1e6:.0f} MB are "
+                              "refused (split it).")
+    return parse_pairs(decode_transcript(path.read_bytes() if data is None else data, where), where)
+
+
+def parse_pairs(text: str, where: str) -> tuple[list[QAPair], list[str]]:
+    """The valid pairs of JSONL text named ``where`` (a file, or standard input), and one sentence per line that
+    could not be used."""
     pairs: list[QAPair] = []
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -14,7 +17,7 @@ import pytest
 from assistant.cli import cli
 from assistant.settings import Settings
 
-from .conftest import DATA, PARAPHRASE, SEED, copy_sources, run_cli, tree_digest, write_jsonl
+from .conftest import BENCH, DATA, PARAPHRASE, ROOT, SEED, copy_sources, run_cli, tree_digest, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +195,9 @@ BAD_INGESTS = {
     "binary": (lambda t: _bad_file(t, "binary.txt", bytes(range(256)) * 4), "binary file"),
     "no-speakers": (lambda t: str(shutil.copy(DATA / "no_speakers.txt", t)), "has no speaker lines"),
     "empty-folder": (lambda t: str((t / "empty").mkdir() or t / "empty"), "No transcripts found under"),
-    "missing-path": (lambda t: str(t / "nope.txt"), "does not exist"),
+    "missing-path": (lambda t: str(t / "nope.txt"),
+                     "nope.txt does not exist; check the path (ingest takes files, folders, http(s) addresses and "
+                     "'-' for stdin: `pressroom ingest --help`)."),
 }
 
 
@@ -282,3 +287,91 @@ def test_the_help_examples_work_on_the_shipped_transcript(shipped_index: Path, c
     for args in examples:
         result = run_cli(*args, "--index", str(shipped_index))
         assert result.returncode == 0, (args, result.stderr)
+
+
+def _pressroom_in(folder: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    """`pressroom` run from ``folder``: what ingest reads from stdin must not depend on where it runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=folder, input=stdin, timeout=300)
+
+
+def test_ingest_reads_a_transcript_from_stdin(tmp_path: Path) -> None:
+    """`pressroom ingest -`: a conference with no source address gets an id from its content, the same from any
+    folder, and `show` says it came from stdin."""
+    index = tmp_path / "index"
+    text = (DATA / "user_transcript.txt").read_text("utf-8")
+    first = _pressroom_in(tmp_path / "a", "ingest", "-", "--index", str(index), stdin=text)
+    assert first.returncode == 0, first.stderr
+    assert "1 read" in first.stdout and "(1 added, " in first.stdout
+    again = _pressroom_in(tmp_path / "b", "ingest", "-", "--index", str(index), stdin=text)
+    assert again.returncode == 0, again.stderr
+    assert "1 unchanged" in again.stdout and "(0 added, " in again.stdout
+    (conference,) = json.loads(run_cli("list", "--index", str(index), "--json").stdout)
+    other = tmp_path / "other"
+    assert _pressroom_in(tmp_path / "c", "ingest", "-", "--index", str(other), stdin=text).returncode == 0
+    assert [c["id"] for c in json.loads(run_cli("list", "--index", str(other), "--json").stdout)] == [conference["id"]]
+    shown = run_cli("show", conference["id"], "--index", str(index))
+    assert shown.returncode == 0, shown.stderr
+    assert "page 1: stdin:" in shown.stdout and "Liu Liehong" in shown.stdout
+    assert "'-' reads one transcript from stdin" in run_cli("ingest", "--help").stdout
+
+
+def test_ingest_tells_piped_pages_and_qa_apart_by_content(tmp_path: Path) -> None:
+    """A saved page and Q&A lines piped in are read as such, as their suffixes would tell: the page gets the
+    same conference (and id) as the file."""
+    page = DATA / "html" / "desktop" / "content_117111081_7.htm"
+    from_file, piped = tmp_path / "file", tmp_path / "piped"
+    assert run_cli("ingest", str(page), "--index", str(from_file)).returncode == 0
+    result = run_cli("ingest", "-", "--index", str(piped), stdin=page.read_text("utf-8"))
+    assert result.returncode == 0, result.stderr
+    listed = [json.loads(run_cli("list", "--index", str(folder), "--json").stdout) for folder in (from_file, piped)]
+    assert [(c["id"], c["title"], c["passages"]) for c in listed[0]] == \
+        [(c["id"], c["title"], c["passages"]) for c in listed[1]]
+    qa = json.dumps({"question": "Any comment on the trade talks?", "title": "Piped briefing",
+                     "answer": "The talks on trade were constructive and both sides agreed to continue them.",
+                     "spokesperson": "Mao Ning", "date": "2024-01-02"}) + "\n"
+    result = run_cli("ingest", "-", "--index", str(piped), stdin=qa)
+    assert result.returncode == 0, result.stderr
+    titles = {c["title"] for c in json.loads(run_cli("list", "--index", str(piped), "--json").stdout)}
+    assert "Piped briefing" in titles and len(titles) == 2
+    answer = ask_json(piped, "Were the trade talks constructive?", "-k", "1")["answers"][0]
+    assert (answer["speaker"], answer["source"].startswith("stdin:")) == ("Mao Ning", True)
+
+
+HELP_COMMANDS = ["", "ingest", "ask", "list", "show", "remove", "serve", "doctor", "tune", "bench", "bench load",
+                 "bench speed", "bench quality"]
+EXAMPLE_FILES = {".jsonl", ".txt", ".tsv", ".htm", ".html", ".md"}
+
+
+def _help_examples(command: str) -> list[str]:
+    """The example command lines of a --help, continuation lines joined."""
+    text = run_cli(*command.split(), "--help").stdout
+    lines = [line.strip() for line in text.split("Example:" if command else "Quick start:")[1].splitlines()]
+    examples: list[str] = []
+    for line in lines:
+        if examples and examples[-1].endswith("\\"):
+            examples[-1] = examples[-1][:-1] + line
+        elif line.startswith(("pressroom ", "cat ")):
+            examples.append(line)
+    return examples
+
+
+def test_the_files_help_examples_name_exist_in_a_clone() -> None:
+    """An example must run as printed: no `my_qa.jsonl` that no one has; the shared benchmark beside the clone
+    counts when it is there."""
+    named = [(command, word) for command in HELP_COMMANDS for example in _help_examples(command)
+             for word in shlex.split(example) if Path(word).suffix in EXAMPLE_FILES and "://" not in word]
+    assert len(named) >= 8, named
+    missing = [(command, word) for command, word in named
+               if not (ROOT / word).is_file() and not (word.startswith("../shared/") and not BENCH.exists())]
+    assert not missing, missing
+
+
+def test_the_bench_quality_example_on_the_shipped_pairs_runs() -> None:
+    (example,) = [e for e in _help_examples("bench quality") if "qa_sample.jsonl" in e]
+    result = run_cli(*shlex.split(example)[1:])
+    assert result.returncode == 0, result.stderr
+    assert "11 questions (all split, 2024-01-16 to 2024-05-16), 11 distinct answers" in result.stdout
+    assert "off-topic questions get no answer" in result.stdout

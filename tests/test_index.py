@@ -143,6 +143,21 @@ def test_rejected_files_do_not_block_good_ones(tmp_path: Path, fake_encoder: Fak
     assert "does not exist" in reasons[str(tmp_path / "missing")]
 
 
+def test_an_ingest_that_stores_nothing_leaves_no_new_folder(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """Every source rejected: the folders ingest made for the index go again (no folder holding only `.lock`);
+    a folder that was there stays, as it was."""
+    report = ingest([tmp_path / "missing"], tmp_path / "new" / "ix", fake_encoder)
+    assert report.rejected and not report.committed
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    ingest([tmp_path / "missing"], existing, fake_encoder)
+    assert existing.is_dir() and not any(existing.iterdir())
+    ingest([DATA / "no_blank_lines.txt"], existing, fake_encoder)
+    ingest([tmp_path / "missing"], existing, fake_encoder)  # a live index: its lock stays
+    assert (existing / CURRENT).exists() and (existing / ".lock").exists()
+
+
 def test_empty_folder_is_reported(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
     (tmp_path / "empty").mkdir()
     report = ingest([tmp_path / "empty"], tmp_path / "ix", fake_encoder)

@@ -213,7 +213,7 @@ def test_cli_ingests_a_url_and_answers_across_the_page_boundary(
 def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
     result = run_cli("ingest", "http://127.0.0.1:9/content_1.htm", "--index", str(tmp_path / "ix"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "Rejected: http://127.0.0.1:9/content_1.htm could not be fetched (connection refused, 3 tries)" \
+    assert "Problem: http://127.0.0.1:9/content_1.htm could not be fetched (connection refused, 3 tries)" \
         in result.stderr
 
 
@@ -224,7 +224,7 @@ def test_cli_unreachable_url_is_one_sentence(tmp_path: Path) -> None:
 def test_cli_malformed_url_is_one_sentence(tmp_path: Path, url: str, why: str) -> None:
     result = run_cli("ingest", url, "--index", str(tmp_path / "ix"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"Rejected: {url} is not a valid web address ({why}); check it." in result.stderr
+    assert f"Problem: {url} is not a valid web address ({why}); check it." in result.stderr
 
 # --- incremental guarantees ------------------------------------------------------------------------
 
@@ -661,3 +661,22 @@ def test_pages_saved_under_their_titles_are_still_one_conference(tmp_path: Path,
     assert report.added == [TITLE] and report.files == 4
     li = answer_of(tmp_path / "ix", "Li Ming", "Thank you for your question. Overseas warehouses")
     assert li.asked_by == "CCTV" and li.source.endswith("/content_900001_2.htm")
+
+
+@pytest.mark.slow
+def test_a_conference_with_only_short_answers_is_a_problem_of_the_summary(tmp_path: Path) -> None:
+    """Answers of fewer than three words are not passages: a conference of only those is stored, unsearchable,
+    and the summary says so in one line naming it, rather than nothing at all."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    short = folder / "short.txt"
+    short.write_text("Press conference on short replies\n\nSpeakers:\nMr. Gu Jun, spokesperson of the city\n\n"
+                     "China Daily:\nWill the new port open this year?\n\nGu Jun:\nYes.\n", "utf-8")
+    shutil.copy(DATA / "user_transcript.txt", folder)
+    result = run_cli("ingest", str(folder), "--index", str(tmp_path / "ix"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "2 read, 0 unchanged, 0 rejected; 1 problem listed below." in result.stdout
+    assert "(2 added, 0 updated, 0 unchanged)" in result.stdout
+    assert [line for line in result.stderr.splitlines() if line.startswith("Problem:")] == [
+        f'Problem: "Press conference on short replies" ({short}) is stored with no passage: none of its answers '
+        "has 3 words or more, so `pressroom ask` cannot return it."]

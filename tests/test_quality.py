@@ -296,6 +296,29 @@ def test_tune_command_trains_with_the_options_given(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_bench_quality_and_tune_read_qa_from_stdin(tmp_path: Path) -> None:
+    """`-` for the Q&A file, as the house's commands take it: the same figures as from the file."""
+    text = "".join(json.dumps({"question": f"What about {topic}?", "answer": answer,
+                               "date": f"2024-01-0{i % 5 + 1}", "link": f"https://example.org/{i}"}) + "\n"
+                   for i, (topic, answer) in enumerate(zip(["trade", "arms", "Africa", "typhoons", "EU"], TINY,
+                                                           strict=True)))
+    (tmp_path / "qa.jsonl").write_text(text, "utf-8")
+    piped = run_cli("bench", "quality", "-", "--split", "all", "--json", stdin=text)
+    assert piped.returncode == 0, piped.stderr
+    from_file = json.loads(run_cli("bench", "quality", str(tmp_path / "qa.jsonl"), "--split", "all", "--json").stdout)
+    got = json.loads(piped.stdout)
+    assert got["n"] == from_file["n"] == 5
+    assert {m: got["methods"][m]["MRR@10"] for m in got["methods"]} == \
+        {m: from_file["methods"][m]["MRR@10"] for m in from_file["methods"]}
+    tuned = run_cli("tune", "-", "--out", str(tmp_path / "m"), "--epochs", "1", "--batch-size", "4", stdin=text)
+    assert tuned.returncode == 0, tuned.stderr
+    assert "Tuned all-MiniLM-L6-v2 on 5 pairs (1 epoch, " in tuned.stdout
+    assert json.loads((tmp_path / "m" / "pressroom-model.json").read_text("utf-8"))["files"] == ["stdin"]
+    for command in (("bench", "quality"), ("tune",)):
+        assert "'-' reads" in run_cli(*command, "--help").stdout
+
+
+@pytest.mark.slow
 def test_tune_writes_a_model_that_ingest_and_search_use(tmp_path: Path, corpus: Path) -> None:
     from assistant.retrieval import Retriever
     from embeddings.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
