@@ -142,7 +142,7 @@ def ask(words: tuple[str, ...], k: str | None, speaker: str | None, conference: 
         click.echo("No official answer on this in the indexed transcripts"
                    + (f" among answers with {chosen}." if chosen else "."))
     for rank, hit in enumerate(reply.hits, 1):
-        if hit.below_threshold and not reply.hits[rank - 2].below_threshold:  # ask puts them last, never first
+        if rank - 1 == reply.first_less_related:
             click.echo(LESS_RELATED + "\n")
         click.echo(_format_hit(rank, hit))
 
