@@ -390,9 +390,6 @@ class IndexWriter:
         # Recorded in the manifest; encoders that do not say (test and benchmark wrappers) record "".
         self.backend: str = getattr(encoder, "backend", "")
         self._lock: int | None = None
-        # What this writer made (missing folders up to root, then root/.lock): taken away again when it leaves
-        # no index behind, so an ingest whose every source is rejected leaves no trace; nothing that existed is.
-        self._made: list[Path] = []
         self.stage: Path | None = None
         self.store: Store
 
@@ -402,10 +399,7 @@ class IndexWriter:
             raise IndexProblem(f"{self.root} holds other files ({foreign}) and no index; give --index a new or "
                                f"empty folder, e.g. {self.root / 'index'}.")
         try:
-            self._made = [p for p in (*reversed(self.root.parents), self.root) if not p.exists()]
             self.root.mkdir(parents=True, exist_ok=True)
-            if not (self.root / ".lock").exists():
-                self._made.append(self.root / ".lock")
             self._lock = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise IndexProblem(f"Cannot write to the index folder {self.root} ({exc.strerror}); make it writable or "
@@ -528,21 +522,9 @@ class IndexWriter:
             shutil.rmtree(self.stage, ignore_errors=True)
             self.stage = None
         if self._lock is not None:
-            if not (self.root / CURRENT).exists():
-                self._remove_made()
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             os.close(self._lock)
             self._lock = None
-
-    def _remove_made(self) -> None:
-        """Take away what __enter__ made, deepest first, while the lock is still held; a folder that is not empty
-        (something else was put there meanwhile) stays."""
-        for path in reversed(self._made):
-            with contextlib.suppress(OSError):
-                if path.is_dir():
-                    path.rmdir()
-                else:
-                    path.unlink()
 
 
 __all__ = ["CommitStats", "Index", "IndexWriter", "Manifest", "exists"]

@@ -16,7 +16,7 @@ from .encoder import Encoder, load_encoder
 from .errors import PressroomError, TranscriptError, counted
 from .fetch import FetchedPage, Fetcher, fetch_conference, is_url
 from .html import HTML_SUFFIXES, conference_from_pages, decode_html, extract, group_pages, read_html
-from .index import CURRENT, Index, IndexWriter, writing
+from .index import CURRENT, Index, IndexWriter, exists, writing
 from .qa import MAX_QA_BYTES, STDIN, conferences_from_pairs, parse_pairs, read_qa
 from .records import Conference, text_hash
 from .store import MIN_KEY_WORDS, Store
@@ -282,6 +282,10 @@ def ingest(
     own_fetcher = Fetcher() if fetcher is None and any(is_url(p) for p in paths) else None
     units, report.rejected = _units(paths, fetcher or own_fetcher)
     report.sources_rejected = len(report.rejected)  # paths that name no transcript
+    if not units and not rebuild and not exists(root):
+        # Nothing to read (a mistyped path): make no index folder. (Taking away a folder and `.lock` made by a
+        # writer that then stored nothing was tried, but another ingest may be waiting on that lock file.)
+        return report
     # A rebuild starts from an empty store, yet reports against the live index it replaces: what was there and
     # still is was not "added", and the counts add up (before + added - removed = after).
     live = _open_live(root) if rebuild else None

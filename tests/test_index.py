@@ -143,9 +143,9 @@ def test_rejected_files_do_not_block_good_ones(tmp_path: Path, fake_encoder: Fak
     assert "does not exist" in reasons[str(tmp_path / "missing")]
 
 
-def test_an_ingest_that_stores_nothing_leaves_no_new_folder(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
-    """Every source rejected: the folders ingest made for the index go again (no folder holding only `.lock`);
-    a folder that was there stays, as it was."""
+def test_an_ingest_that_finds_nothing_to_read_makes_no_folder(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """Every path rejected before anything is read (a mistyped path): no index folder is made (it was left
+    holding only `.lock`); a folder that was there stays, as it was, and so does a live index's lock."""
     report = ingest([tmp_path / "missing"], tmp_path / "new" / "ix", fake_encoder)
     assert report.rejected and not report.committed
     assert not (tmp_path / "new").exists()
