@@ -317,6 +317,11 @@ def ingest(
                     report.rejected.append((unit.name, str(exc)))
                     report.sources_rejected += 1
                     continue
+                if not conferences:  # a Q&A file none of whose lines is a pair: it replaces nothing, changes nothing
+                    report.rejected += [(unit.name, why) for why in skipped] or [
+                        (unit.name, f"{unit.name} holds nothing that could be read.")]
+                    report.sources_rejected += 1
+                    continue
                 report.read += 1
                 report.rejected.extend((unit.name, why) for why in skipped)
                 _replace(store, conferences, sources, report, before, read)

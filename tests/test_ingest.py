@@ -680,3 +680,22 @@ def test_a_conference_with_only_short_answers_is_a_problem_of_the_summary(tmp_pa
     assert [line for line in result.stderr.splitlines() if line.startswith("Problem:")] == [
         f'Problem: "Press conference on short replies" ({short}) is stored with no passage: none of its answers '
         "has 3 words or more, so `pressroom ask` cannot return it."]
+
+
+def test_a_qa_file_with_no_readable_pair_is_rejected_and_changes_nothing(tmp_path: Path,
+                                                                         fake_encoder: FakeEncoder) -> None:
+    """A Q&A file none of whose lines is a pair replaces nothing: its earlier conferences stay, no generation is
+    written, and it counts as rejected (it was 'read', and a new generation published the same content)."""
+    qa = write_jsonl(tmp_path / "qa.jsonl", [{"question": "Will the port open this year?",
+                                             "answer": "The port will open in June, as planned by the city.",
+                                             "date": "2024-05-01"}])
+    root = tmp_path / "ix"
+    ingest([SEED, qa], root, fake_encoder)
+    digest = tree_digest(root)
+    qa.write_text('{"q": 1}\n{not json\n', "utf-8")
+    report = ingest([SEED, qa], root, fake_encoder)
+    assert (report.read, report.unchanged, report.sources_rejected) == (0, 1, 1)
+    assert [why for _, why in report.rejected] == [
+        f'{qa} line 1 has no answer or question (its keys: q); each line needs a "question" and an "answer" with '
+        "text.", f"{qa} line 2 is not JSON (Expecting property name enclosed in double quotes)."]
+    assert not report.committed and tree_digest(root) == digest
