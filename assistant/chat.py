@@ -145,7 +145,9 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
             with gr.Row():
                 speaker = gr.Dropdown([ANYONE, *catalog.speakers], value=ANYONE, label="Speaker",
                                       allow_custom_value=True)
-                conference = gr.Dropdown([ANYONE, *catalog.titles],
+                # Type a day or words of a title to narrow hundreds of choices; typed text not chosen from the
+                # list filters as --conference does (part of a title).
+                conference = gr.Dropdown([ANYONE, *catalog.conference_choices],
                                          value=ANYONE, label="Conference", allow_custom_value=True)
             with gr.Row():
                 since = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2024-01-01")
