@@ -561,11 +561,13 @@ class Store:
         return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
 
     def questions(self, limit: int = 200) -> list[str]:
-        """Journalists' questions that got an answer, in conference order (for example questions)."""
+        """Journalists' questions that got an answer, the latest conference's first (for example questions: by id,
+        an archive's were from any year, 2009's before 2026's), each conference's in the order asked."""
         rows = self.db.execute(
-            """SELECT q.id FROM turns q WHERE q.kind = 'question'
+            """SELECT q.id FROM turns q JOIN conferences c ON c.id = q.conference_id WHERE q.kind = 'question'
                  AND EXISTS (SELECT 1 FROM turns a WHERE a.replies_to = q.id AND a.kind = 'answer')
-               ORDER BY q.conference_id, q.seq LIMIT ?""", (limit,))
+               ORDER BY coalesce(c.held, c.published) IS NULL, coalesce(c.held, c.published) DESC, q.conference_id,
+                        q.seq LIMIT ?""", (limit,))
         return [self._turn_text(r[0]) for r in rows.fetchall()]
 
     def speakers(self) -> list[str]:

@@ -246,3 +246,15 @@ def test_speakers_are_listed_most_answers_first(tmp_path: Path, fake_encoder: Fa
         "SELECT speaker, count(*) FROM turns WHERE kind IN ('answer', 'statement') GROUP BY speaker").fetchall())
     assert answers == {"Li Ming": 2, "Wang Wentao": 2, "Zhao Lin": 2, "Chen Hong": 1, "Gu Jun": 1}
     assert store.speakers() == ["Li Ming", "Wang Wentao", "Zhao Lin", "Chen Hong", "Gu Jun"]
+
+
+def test_example_questions_come_from_the_latest_conferences(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """The chat's examples: in an archive, ordered by conference id they came from any year (2009's in a 2026
+    archive); the latest conference's questions come first."""
+    from assistant.retrieval import Retriever
+
+    ingest([repeated_qa(tmp_path / "qa")], tmp_path / "ix", fake_encoder)
+    retriever = Retriever(Index.open(tmp_path / "ix"), fake_encoder)
+    outlets = [q.split()[2] for q in retriever.example_questions(4)]
+    assert sorted(outlets[:2]) == ["AFP", "Reuters"] and outlets[2:] == ["NHK", "CCTV"]  # 03-05 twice, 03-04, 03-03
+    retriever.close()
