@@ -137,6 +137,15 @@ def test_the_conference_filter_offers_each_conference_newest_first(tmp_path: Pat
         found += bool(hits)
     assert found >= 2
     assert Catalog.from_wire(catalog.to_wire()) == catalog
+    # The chat's note names the conference chosen as the choice read, not by its id.
+    from assistant.chat import format_reply
+
+    label, conference = catalog.conference_choices[0]
+    assert label[:10] == "2025-03-05"
+    reply = retriever.ask("Taiwan", 1, AnswerFilter(conference=conference))
+    note = format_reply(reply, {cid: text for text, cid in catalog.conference_choices})[0].content
+    assert note.startswith("*Only answers with* conference 2025\\-03\\-05 · Regular press conference · ")
+    assert conference not in note.split("\n\n")[0] and conference[:8] in note
     retriever.close()
 
 
