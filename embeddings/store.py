@@ -291,8 +291,9 @@ class Store:
             PressroomError: none matches, or several do (the sentence lists them, id and title).
         """
         wanted = wanted.strip()
-        found: list[tuple[str, str]] = self.db.execute(  # a blank ``wanted`` matches nothing, not every id
-            "SELECT id, title FROM conferences WHERE :wanted != '' AND (substr(id, 1, length(:wanted)) = "
+        found: list[tuple[str, str, str | None]] = self.db.execute(  # a blank ``wanted`` matches nothing, not every id
+            "SELECT id, title, coalesce(held, published) FROM conferences WHERE :wanted != '' AND "
+            "(substr(id, 1, length(:wanted)) = "
             "lower(:wanted) OR (:titles AND instr(lower(title), lower(:wanted)) > 0)) "
             "ORDER BY coalesce(held, published), title",
             {"wanted": wanted, "titles": titles}).fetchall()
@@ -304,11 +305,14 @@ class Store:
         if not found:
             raise PressroomError(f"No conference has an id starting with {wanted!r}; `pressroom list` shows the ids.")
         if len(found) > 1:
-            listed = "; ".join(f"{cid} ({title})" for cid, title in found[:SHOWN_MATCHES])
+            # With its day: an archive's Q&A conferences all share one title ("Regular press conference").
+            listed = "; ".join(f"{cid} ({title}{', ' + day if day else ''})"
+                               for cid, title, day in found[:SHOWN_MATCHES])
             more = f" and {len(found) - SHOWN_MATCHES} more" if len(found) > SHOWN_MATCHES else ""
             raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}{more}; give one of these "
                                  + ("ids or more of the title." if titles else "ids, whole or a longer start."))
-        return found[0]
+        cid, title, _ = found[0]
+        return cid, title
 
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""
