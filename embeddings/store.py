@@ -120,11 +120,14 @@ class ConferenceInfo:
     sources: int
     answers: int
     passages: int
+    # Who answered or briefed, in order of first answer: an archive's Q&A days all share one title, and who took
+    # the questions is how a journalist tells them apart.
+    speakers: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, str | int | None]:
+    def to_json(self) -> dict[str, str | int | list[str] | None]:
         """The line as `pressroom list --json` prints it."""
         return {"id": self.id, "title": self.title, "date": _iso(self.date), "answers": self.answers,
-                "passages": self.passages}
+                "passages": self.passages, "speakers": list(self.speakers)}
 
 
 def name_words(name: str) -> str:
@@ -592,7 +595,13 @@ class Store:
                        WHERE t.conference_id = c.id AND k.asked IS NULL)
                FROM conferences c ORDER BY coalesce(c.held, c.published), c.title"""
         )
-        return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys)
+        speakers: dict[str, list[str]] = {}
+        for cid, speaker in self.db.execute(
+            "SELECT conference_id, speaker FROM turns WHERE kind IN ('answer', 'statement') "
+            "GROUP BY conference_id, speaker ORDER BY conference_id, min(seq)"
+        ):
+            speakers.setdefault(cid, []).append(speaker)
+        return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys, tuple(speakers.get(cid, ())))
                 for cid, title, day, n_src, n_ans, n_keys in rows]
 
 
