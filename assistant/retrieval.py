@@ -235,13 +235,14 @@ class Retriever:
         return self.index.store.speakers()
 
     def example_questions(self, n: int = 4) -> list[str]:
-        """Up to ``n`` short questions taken verbatim from journalists in the index: one sentence each."""
+        """Up to ``n`` short questions taken verbatim from journalists in the index: each a question's opening, up to
+        its first question mark. A later one ("Does the foreign ministry have any comment on it?", "If so, what
+        kind of actions …?") leans on the words before it and, on its own, asks about nothing."""
         examples: list[str] = []
         for question in self.index.store.questions():
-            sentences = [s.strip() for s in re.split(r"(?<=[?])\s+", question) if s.strip().endswith("?")]
-            fitting = [s for s in sentences if 30 <= len(s) <= 150 and s[0].isupper()]
-            if fitting and fitting[0] not in examples:
-                examples.append(fitting[0])
+            opening = re.split(r"(?<=[?])\s+", question.strip(), maxsplit=1)[0]
+            if opening.endswith("?") and 30 <= len(opening) <= 150 and opening[0].isupper() and opening not in examples:
+                examples.append(opening)
             if len(examples) == n:
                 break
         return examples
