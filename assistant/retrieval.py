@@ -221,7 +221,9 @@ class Retriever:
         query = understand(text, [q for q in earlier if isinstance(q, str)], self.speakers)
         if query.speaker and not where.speaker:
             where = replace(where, speaker=query.speaker)
-        elif query.speaker and where.speaker:  # both: the question's name must be one the filter admits
+        # Both: a name in this question must be one the filter admits; one kept from an earlier question yields to
+        # the filter (picked since then).
+        elif query.speaker and not query.speaker_from_earlier:
             if name_words(where.speaker) in name_words(query.speaker):  # "Gu Jun" within --speaker Gu
                 where = replace(where, speaker=query.speaker)
             elif name_words(query.speaker) not in name_words(where.speaker):
