@@ -75,13 +75,19 @@ def card_title(rank: int, hit: Hit) -> str:
     return as_text(f"{rank}. {a.speaker} — {a.conference}, {hit.day}")
 
 
-def format_reply(reply: Reply) -> list[gr.ChatMessage]:
+def format_reply(reply: Reply, conferences: dict[str, str] | None = None) -> list[gr.ChatMessage]:
     """The chat messages for one reply: the best answer in full, the next ones folded as cards; those below the
-    threshold after a label saying they are less closely related."""
+    threshold after a label saying they are less closely related.
+
+    ``conferences`` maps the ids the Conference filter sends to the choices the user saw ("2023-08-24 · Regular
+    press conference"): the note on the filters names the one chosen, not its id.
+    """
     notes = []
     if reply.query.differs_from(reply.question):
         notes.append(f"*Searched for:* {as_text(reply.query.text)}")
     where = reply.where.to_json()
+    if where["conference"] in (conferences or {}):
+        where["conference"] = (conferences or {})[where["conference"]]
     chosen = [f"{name} {as_text(str(value))}" for name, value in where.items() if value]
     if chosen:
         notes.append("*Only answers with* " + ", ".join(chosen))
@@ -106,6 +112,7 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
     """
     catalog = pool.catalog
     assert catalog is not None, "start the pool before building the chat"
+    conferences = {cid: label for label, cid in catalog.conference_choices}
 
     async def respond(message: str, history: list[Any], earlier: list[str], speaker: str, conference: str,
                       since: str, until: str) -> tuple[str, list[Any], list[str]]:
@@ -117,7 +124,7 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
             reply = await pool.ask(message, settings.k, where, earlier or [])
         except PressroomError as exc:
             return message, [*history, gr.ChatMessage(role="assistant", content=as_text(str(exc)))], earlier
-        return "", [*history, *format_reply(reply)], [*(earlier or []), reply.question]
+        return "", [*history, *format_reply(reply, conferences)], [*(earlier or []), reply.question]
 
     async def ask(q: str, k: int = settings.k, speaker: str = "", conference: str = "", since: str = "",
                   until: str = "") -> dict[str, Any]:
@@ -145,7 +152,9 @@ def build_blocks(pool: Answerer, settings: Settings, compact: bool = False) -> g
             with gr.Row():
                 speaker = gr.Dropdown([ANYONE, *catalog.speakers], value=ANYONE, label="Speaker",
                                       allow_custom_value=True)
-                conference = gr.Dropdown([ANYONE, *catalog.titles],
+                # Type a day or words of a title to narrow hundreds of choices; typed text not chosen from the
+                # list filters as --conference does (part of a title).
+                conference = gr.Dropdown([ANYONE, *catalog.conference_choices],
                                          value=ANYONE, label="Conference", allow_custom_value=True)
             with gr.Row():
                 since = gr.Textbox(label="From (YYYY-MM-DD)", placeholder="2024-01-01")

@@ -170,7 +170,7 @@ def _format_hit(rank: int, hit: Hit) -> str:
 @json_option
 @friendly
 def list_(index: str | None, as_json: bool) -> None:
-    """List the indexed conferences with dates and passage counts.
+    """List the indexed conferences: dates, counts, who answered.
 
     \b
     Example:
@@ -186,7 +186,8 @@ def list_(index: str | None, as_json: bool) -> None:
         return
     for r in rows:
         click.echo(f"{r.id}  {r.date or '----------'}  {counted(r.answers, 'answer', width=4):12}  "
-                   f"{counted(r.passages, 'passage', width=5):14}  {r.title}")
+                   f"{counted(r.passages, 'passage', width=5):14}  {r.title}"
+                   + (f" — {', '.join(r.speakers)}" if r.speakers else ""))
     click.echo(f"{counted(len(rows), 'conference')}, {counted(idx.manifest.passages, 'passage')}, "
                f"model {idx.manifest.model}.")
 

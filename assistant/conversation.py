@@ -40,6 +40,9 @@ class Query:
     text: str  # the text given to retrieval
     speaker: str | None = None  # an official named in the question ("what did Gu Jun say …")
     follow_up: bool = False  # the earlier topic was folded in
+    # The speaker is the one an earlier question named ("What did Mao Ning say about X?" then "and what about Y?"):
+    # a speaker the user picks in the filters since then wins over it.
+    speaker_from_earlier: bool = False
 
     def differs_from(self, question: str) -> bool:
         return self.follow_up or self.speaker is not None or self.text != question
@@ -57,22 +60,26 @@ def understand(question: str, earlier: Sequence[str] = (), speakers: Sequence[st
         The text to search, the speaker named in the question (canonical spelling) and whether the
         earlier topic was folded in.
     """
-    topic = None
+    topic, earlier_speaker = None, None
     for before in earlier:
-        topic = _step(before, topic, speakers)[0]
-    _, query = _step(question, topic, speakers)
+        topic, query = _step(before, topic, earlier_speaker, speakers)
+        earlier_speaker = query.speaker
+    _, query = _step(question, topic, earlier_speaker, speakers)
     return query
 
 
-def _step(question: str, topic: str | None, speakers: Sequence[str]) -> tuple[str | None, Query]:
-    """(the conversation's topic after ``question``, the query for ``question``)."""
+def _step(question: str, topic: str | None, earlier_speaker: str | None,
+          speakers: Sequence[str]) -> tuple[str | None, Query]:
+    """(the conversation's topic after ``question``, the query for ``question``); a follow-up that names nobody
+    keeps ``earlier_speaker``, the official the conversation was about."""
     speaker, rest = _named_speaker(question, speakers)
     if speaker is not None and _words(rest) and not _is_follow_up(rest):
         return rest, Query(rest, speaker)
     if topic and (speaker is not None or _is_follow_up(question)):
         own = _CONNECTOR.sub("", rest if speaker is not None else question).strip()
         text = f"{topic[:MAX_TOPIC_CHARS]} {own}".strip()
-        return topic, Query(text, speaker, follow_up=True)
+        return topic, Query(text, speaker or earlier_speaker, follow_up=True,
+                            speaker_from_earlier=speaker is None and earlier_speaker is not None)
     if speaker is not None and _words(rest):
         return rest, Query(rest, speaker)
     return question, Query(question)

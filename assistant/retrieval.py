@@ -221,16 +221,15 @@ class Retriever:
         query = understand(text, [q for q in earlier if isinstance(q, str)], self.speakers)
         if query.speaker and not where.speaker:
             where = replace(where, speaker=query.speaker)
-        elif query.speaker and where.speaker:  # both: the question's name must be one the filter admits
+        # Both: a name in this question must be one the filter admits; one kept from an earlier question yields to
+        # the filter (picked since then).
+        elif query.speaker and not query.speaker_from_earlier:
             if name_words(where.speaker) in name_words(query.speaker):  # "Gu Jun" within --speaker Gu
                 where = replace(where, speaker=query.speaker)
             elif name_words(query.speaker) not in name_words(where.speaker):
                 # "What did Gu Jun say" under --speaker Wang: Wang's words are no answer to it
                 return Reply(text, query, where, [])
-        hits = self.search(query.text, k, where)
-        # As shown: the answers above the threshold first, then those below it, each in ranked order.
-        shown = [h for h in hits if not h.below_threshold] + [h for h in hits if h.below_threshold]
-        return Reply(text, query, where, shown)
+        return Reply(text, query, where, self.search(query.text, k, where, relevant_first=True))
 
     @cached_property
     def speakers(self) -> list[str]:
@@ -238,24 +237,28 @@ class Retriever:
         return self.index.store.speakers()
 
     def example_questions(self, n: int = 4) -> list[str]:
-        """Up to ``n`` short questions taken verbatim from journalists in the index: one sentence each."""
+        """Up to ``n`` short questions taken verbatim from journalists in the index: each a question's opening, up to
+        its first question mark. A later one ("Does the foreign ministry have any comment on it?", "If so, what
+        kind of actions …?") leans on the words before it and, on its own, asks about nothing."""
         examples: list[str] = []
         for question in self.index.store.questions():
-            sentences = [s.strip() for s in re.split(r"(?<=[?])\s+", question) if s.strip().endswith("?")]
-            fitting = [s for s in sentences if 30 <= len(s) <= 150 and s[0].isupper()]
-            if fitting and fitting[0] not in examples:
-                examples.append(fitting[0])
+            opening = re.split(r"(?<=[?])\s+", question.strip(), maxsplit=1)[0]
+            if opening.endswith("?") and 30 <= len(opening) <= 150 and opening[0].isupper() and opening not in examples:
+                examples.append(opening)
             if len(examples) == n:
                 break
         return examples
 
-    def search(self, question: str, k: int = 5, where: AnswerFilter | None = None) -> list[Hit]:
+    def search(self, question: str, k: int = 5, where: AnswerFilter | None = None, *,
+               relevant_first: bool = False) -> list[Hit]:
         """The ``k`` best official answers to ``question`` that ``where`` admits, best first.
 
         An answer scores as its best key: one of its paragraphs or a journalist's question it replied to. None
         when nothing is on the subject (no paragraph scores ``abstain_below``, no question that plus
         the model's ``question_key_margin``); otherwise the answers none of whose keys does are still ranked,
-        marked ``below_threshold``.
+        marked ``below_threshold``. With ``relevant_first`` (as shown), those above the threshold come first,
+        then the others, each in ranked order, before the cut to ``k``: a higher-scoring answer below the
+        threshold must not push the ones that fit out of the reply (the benchmark ranks by score alone).
         """
         k = check_k(k)
         text = clean_question(question)
@@ -282,7 +285,7 @@ class Retriever:
                 relevant.add(turn)
         if not relevant:
             return []
-        ranked = sorted(best.items(), key=lambda item: -item[1])[:k]
+        ranked = sorted(best.items(), key=lambda item: (relevant_first and item[0] not in relevant, -item[1]))[:k]
         # An answer found by its question alone: bold its best-scoring paragraph, never the question.
         unmatched = [turn for turn, _ in ranked if turn not in matched]
         found = self.index.store.paragraph_keys(unmatched)

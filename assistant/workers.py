@@ -73,14 +73,21 @@ class Catalog:
     passages: int
     conferences: int
     speakers: tuple[str, ...]  # officials, most answers first (the chat's speaker filter)
-    titles: tuple[str, ...]  # conference titles (the chat's conference filter)
+    # The chat's conference filter: (day · title, conference id) each, newest first. One choice a conference, its
+    # id the value: in an archive every Q&A day is a "Regular press conference", and a title's choice (or one such
+    # as "Press conference", part of every title) picked all of them rather than one.
+    conference_choices: tuple[tuple[str, str], ...]
     examples: tuple[str, ...]  # questions journalists asked, shown under the chat
 
     @classmethod
     def of(cls, retriever: Retriever) -> Catalog:
         m = retriever.index.manifest
-        titles = dict.fromkeys(c.title for c in retriever.index.store.conferences())  # Q&A days share one title
-        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers), tuple(titles),
+        conferences = retriever.index.store.conferences()[::-1]
+        labels = [f"{c.date or 'undated'} · {c.title}" for c in conferences]
+        # Two conferences of a day with one title (the archive has such days): the id as `pressroom list` shows it.
+        choices = tuple((label + (f" · {c.id[:8]}" if labels.count(label) > 1 else ""), c.id)
+                        for label, c in zip(labels, conferences, strict=True))
+        return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers), choices,
                    tuple(retriever.example_questions()))
 
     def to_wire(self) -> bytes:
@@ -90,7 +97,9 @@ class Catalog:
     @classmethod
     def from_wire(cls, data: bytes) -> Catalog:
         """The Catalog that ``to_wire`` encoded (JSON lists back to tuples)."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(data).items()})
+        d = json.loads(data)
+        return cls(**{**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()},
+                      "conference_choices": tuple((label, cid) for label, cid in d["conference_choices"])})
 
 
 # --- the wire form of a Reply: every field, so the chat formats exactly what an in-process Retriever gives ---

@@ -120,11 +120,14 @@ class ConferenceInfo:
     sources: int
     answers: int
     passages: int
+    # Who answered or briefed, in order of first answer: an archive's Q&A days all share one title, and who took
+    # the questions is how a journalist tells them apart.
+    speakers: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, str | int | None]:
+    def to_json(self) -> dict[str, str | int | list[str] | None]:
         """The line as `pressroom list --json` prints it."""
         return {"id": self.id, "title": self.title, "date": _iso(self.date), "answers": self.answers,
-                "passages": self.passages}
+                "passages": self.passages, "speakers": list(self.speakers)}
 
 
 def name_words(name: str) -> str:
@@ -291,8 +294,9 @@ class Store:
             PressroomError: none matches, or several do (the sentence lists them, id and title).
         """
         wanted = wanted.strip()
-        found: list[tuple[str, str]] = self.db.execute(  # a blank ``wanted`` matches nothing, not every id
-            "SELECT id, title FROM conferences WHERE :wanted != '' AND (substr(id, 1, length(:wanted)) = "
+        found: list[tuple[str, str, str | None]] = self.db.execute(  # a blank ``wanted`` matches nothing, not every id
+            "SELECT id, title, coalesce(held, published) FROM conferences WHERE :wanted != '' AND "
+            "(substr(id, 1, length(:wanted)) = "
             "lower(:wanted) OR (:titles AND instr(lower(title), lower(:wanted)) > 0)) "
             "ORDER BY coalesce(held, published), title",
             {"wanted": wanted, "titles": titles}).fetchall()
@@ -304,11 +308,14 @@ class Store:
         if not found:
             raise PressroomError(f"No conference has an id starting with {wanted!r}; `pressroom list` shows the ids.")
         if len(found) > 1:
-            listed = "; ".join(f"{cid} ({title})" for cid, title in found[:SHOWN_MATCHES])
+            # With its day: an archive's Q&A conferences all share one title ("Regular press conference").
+            listed = "; ".join(f"{cid} ({title}{', ' + day if day else ''})"
+                               for cid, title, day in found[:SHOWN_MATCHES])
             more = f" and {len(found) - SHOWN_MATCHES} more" if len(found) > SHOWN_MATCHES else ""
             raise PressroomError(f"{wanted!r} matches {len(found)} conferences: {listed}{more}; give one of these "
                                  + ("ids or more of the title." if titles else "ids, whole or a longer start."))
-        return found[0]
+        cid, title, _ = found[0]
+        return cid, title
 
     def conferences_from(self, source: str) -> list[str]:
         """Ids of the conferences read from ``source``."""
@@ -561,11 +568,13 @@ class Store:
         return np.fromiter((r[0] for r in self.db.execute(sql, args)), dtype=np.int64)
 
     def questions(self, limit: int = 200) -> list[str]:
-        """Journalists' questions that got an answer, in conference order (for example questions)."""
+        """Journalists' questions that got an answer, the latest conference's first (for example questions: by id,
+        an archive's were from any year, 2009's before 2026's), each conference's in the order asked."""
         rows = self.db.execute(
-            """SELECT q.id FROM turns q WHERE q.kind = 'question'
+            """SELECT q.id FROM turns q JOIN conferences c ON c.id = q.conference_id WHERE q.kind = 'question'
                  AND EXISTS (SELECT 1 FROM turns a WHERE a.replies_to = q.id AND a.kind = 'answer')
-               ORDER BY q.conference_id, q.seq LIMIT ?""", (limit,))
+               ORDER BY coalesce(c.held, c.published) IS NULL, coalesce(c.held, c.published) DESC, q.conference_id,
+                        q.seq LIMIT ?""", (limit,))
         return [self._turn_text(r[0]) for r in rows.fetchall()]
 
     def speakers(self) -> list[str]:
@@ -586,7 +595,13 @@ class Store:
                        WHERE t.conference_id = c.id AND k.asked IS NULL)
                FROM conferences c ORDER BY coalesce(c.held, c.published), c.title"""
         )
-        return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys)
+        speakers: dict[str, list[str]] = {}
+        for cid, speaker in self.db.execute(
+            "SELECT conference_id, speaker FROM turns WHERE kind IN ('answer', 'statement') "
+            "GROUP BY conference_id, speaker ORDER BY conference_id, min(seq)"
+        ):
+            speakers.setdefault(cid, []).append(speaker)
+        return [ConferenceInfo(cid, title, _day(day), n_src, n_ans, n_keys, tuple(speakers.get(cid, ())))
                 for cid, title, day, n_src, n_ans, n_keys in rows]
 
 

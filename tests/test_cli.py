@@ -87,6 +87,9 @@ def test_counts_of_one_are_singular(tmp_path: Path) -> None:
     assert run_cli("ingest", str(write_jsonl(tmp_path / "qa.jsonl", [pair])), "--index", index).returncode == 0
     row, total = run_cli("list", "--index", index).stdout.splitlines()
     assert row.split()[2:6] == ["1", "answer", "1", "passage"] and total.startswith("1 conference, 1 passage, model ")
+    # who answered: an archive's Q&A days all read "Regular press conference"
+    assert row.endswith("  Regular press conference — Mao Ning")
+    assert json.loads(run_cli("list", "--index", index, "--json").stdout)[0]["speakers"] == ["Mao Ning"]
     # with two conferences, remove leaves one passage
     second = write_jsonl(tmp_path / "more.jsonl", [{**pair, "date": "2025-03-04", "answer": "We will keep in touch."}])
     assert run_cli("ingest", str(second), "--index", index).returncode == 0

@@ -38,6 +38,13 @@ SPEAKERS = ["Gu Jun", "Wang Wentao", "Chen Hong", "Li Ming"]
         ("What is this year's target for the share of high-tech products in exports, and how will it be met?",
          ["ports"], "What is this year's target for the share of high-tech products in exports, and how will it "
          "be met?", None, False),
+        # A follow-up naming nobody keeps the official the conversation was about; a new question does not.
+        ("and what about ports?", ["What did Gu Jun say about foreign trade?"], "foreign trade ports?", "Gu Jun",
+         True),
+        ("who is in charge of that?", ["What did Gu Jun say about foreign trade?", "and what about ports?"],
+         "foreign trade who is in charge of that?", "Gu Jun", True),
+        ("How will Shanghai lead the Yangtze River Delta?", ["What did Gu Jun say about foreign trade?"],
+         "How will Shanghai lead the Yangtze River Delta?", None, False),
         # No earlier topic: a follow-up-looking question is searched as it is.
         ("and who is responsible for that?", [], "and who is responsible for that?", None, False),
     ],
@@ -102,3 +109,14 @@ def test_a_follow_up_of_nine_words_pointing_back_is_folded_in() -> None:
     assert query.follow_up and query.text == f"Shanghai's plan for the Yangtze River Delta {nine}"
     ten = "who exactly is responsible for building that port this year?"
     assert not understand(ten, ["Shanghai's plan for the Yangtze River Delta"], SPEAKERS).follow_up
+
+
+def test_a_follow_up_keeps_the_official_the_conversation_was_about(retriever) -> None:
+    """"What did Wang Wentao say about foreign trade?" then "and what about ports?": his answers, not everyone's; a
+    speaker picked in the filters since then wins."""
+    earlier = ["What did Wang Wentao say about foreign trade?"]
+    reply = retriever.ask("and what about ports?", 5, None, earlier)
+    assert reply.query.follow_up and reply.where.speaker == "Wang Wentao" and reply.hits
+    assert {h.answer.speaker for h in reply.hits} == {"Wang Wentao"}
+    picked = retriever.ask("and what about ports?", 5, AnswerFilter(speaker="Gu"), earlier)
+    assert picked.where.speaker == "Gu" and picked.hits and {h.answer.speaker for h in picked.hits} == {"Gu Jun"}

@@ -17,7 +17,7 @@ from embeddings.keywords import KeywordIndex
 from embeddings.records import Kind
 from embeddings.store import QUESTION_KEY
 
-from .conftest import DATA, FakeEncoder, copy_sources, repeated_qa, tree_digest
+from .conftest import DATA, FakeEncoder, copy_sources, repeated_qa, tree_digest, write_jsonl
 
 
 def test_build_and_reopen(corpus: Path, tmp_path: Path, fake_encoder: FakeEncoder) -> None:
@@ -246,3 +246,33 @@ def test_speakers_are_listed_most_answers_first(tmp_path: Path, fake_encoder: Fa
         "SELECT speaker, count(*) FROM turns WHERE kind IN ('answer', 'statement') GROUP BY speaker").fetchall())
     assert answers == {"Li Ming": 2, "Wang Wentao": 2, "Zhao Lin": 2, "Chen Hong": 1, "Gu Jun": 1}
     assert store.speakers() == ["Li Ming", "Wang Wentao", "Zhao Lin", "Chen Hong", "Gu Jun"]
+
+
+def test_example_questions_come_from_the_latest_conferences(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """The chat's examples: in an archive, ordered by conference id they came from any year (2009's in a 2026
+    archive); the latest conference's questions come first."""
+    from assistant.retrieval import Retriever
+
+    ingest([repeated_qa(tmp_path / "qa")], tmp_path / "ix", fake_encoder)
+    retriever = Retriever(Index.open(tmp_path / "ix"), fake_encoder)
+    outlets = [q.split()[2] for q in retriever.example_questions(4)]
+    assert sorted(outlets[:2]) == ["AFP", "Reuters"] and outlets[2:] == ["NHK", "CCTV"]  # 03-05 twice, 03-04, 03-03
+    retriever.close()
+
+
+def test_an_example_question_is_a_questions_opening(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """A later question mark's sentence ("Does the foreign ministry have any comment on it?") leans on the words
+    before it: shown alone it asks about nothing, so an example is a question's opening, up to its first "?"."""
+    from assistant.retrieval import Retriever
+
+    long = ("According to reports published this morning by several outlets, the government of a neighbouring "
+            "country has decided to expel two diplomats over allegations that were not made public. Is that true? "
+            "Does the foreign ministry have any comment on it?")
+    short = "The summit opened in Astana today. What does China expect of the summit?"
+    rows = [{"date": f"2025-03-0{day}", "spokesperson": "Lin Jian", "question": question, "link": f"https://x.org/{day}",
+             "answer": "We have noted the reports and will release information in due course."}
+            for day, question in ((3, long), (2, short))]
+    ingest([write_jsonl(tmp_path / "qa.jsonl", rows)], tmp_path / "ix", fake_encoder)
+    retriever = Retriever(Index.open(tmp_path / "ix"), fake_encoder)
+    assert retriever.example_questions() == [short]
+    retriever.close()

@@ -73,6 +73,15 @@ def test_answers_above_the_threshold_are_shown_first_each_in_ranked_order(retrie
     assert shown == [h for h in hits if not h.below_threshold] + [h for h in hits if h.below_threshold]
 
 
+def test_k_never_cuts_off_the_answers_above_the_threshold(retriever: Retriever) -> None:
+    """An answer found by a journalist's question alone, short of its margin, outranks the relevant ones: with k=1
+    or 2 the reply was that one alone under "Less closely related:", the answers that fit cut off by k."""
+    relevant = [h for h in retriever.search(TOURISM, k=6) if not h.below_threshold]
+    assert len(relevant) >= 2
+    for k in (1, 2):
+        assert retriever.ask(TOURISM, k=k).hits == relevant[:k]
+
+
 def test_chat_labels_the_less_related_answers(retriever: Retriever) -> None:
     from assistant.chat import format_reply
 

@@ -303,7 +303,7 @@ def test_healthz_is_503_while_no_answering_process_is_ready(tmp_path: Path) -> N
     from assistant.workers import Catalog
 
     pool = _NoWorkerReady()
-    pool.catalog = Catalog("all-MiniLM-L6-v2", 17, 3, ("Gu Jun",), ("A conference",), ())
+    pool.catalog = Catalog("all-MiniLM-L6-v2", 17, 3, ("Gu Jun",), (("2024-03-28 · A conference", "3c5b7a"),), ())
     response = TestClient(build_app(Settings(index=tmp_path / "index"), pool)).get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"ok": False, "model": "all-MiniLM-L6-v2", "passages": 17, "conferences": 3,

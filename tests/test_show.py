@@ -13,7 +13,7 @@ from embeddings.index import Index
 from embeddings.records import Kind, Role
 from embeddings.transcripts import read_transcript
 
-from .conftest import DATA, SEED, SEED_QUESTION, run_cli, write_jsonl
+from .conftest import DATA, SEED, SEED_QUESTION, FakeEncoder, repeated_qa, run_cli, write_jsonl
 
 pytestmark = pytest.mark.slow
 
@@ -121,7 +121,7 @@ def test_ambiguous_or_unknown_is_one_sentence(real_index: Path, wanted: str, mes
     assert result.stderr.startswith("Error: " + message) and result.stderr.count("\n") == 1
     if "matches" in message:  # each match named by id and title
         for row in json.loads(run_cli("list", "--index", str(real_index), "--json").stdout):
-            assert (f"{row['id']} ({row['title']})" in result.stderr) == row["title"].startswith("SCIO")
+            assert (f"{row['id']} ({row['title']}, {row['date']})" in result.stderr) == row["title"].startswith("SCIO")
 
 
 def test_stored_turns_are_the_parsed_turns(real_index: Path) -> None:
@@ -190,5 +190,21 @@ def test_a_whole_title_names_its_conference(tmp_path: Path, fake_encoder, monkey
         with pytest.raises(PressroomError, match=r"matches 2 conferences: \w+ \(Press conference on the winter "
                            r"tourism season[^;]*\) and 1 more; give one of these ids or more of the title\."):
             index.store.find("winter tourism")
+    finally:
+        index.close()
+
+
+def test_several_matches_are_told_apart_by_day(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """An archive's Q&A days are all "Regular press conference": the ids listed in the error carry their day, or
+    the sentence gave 1,357 identical titles to choose from."""
+    from embeddings.ingest import ingest
+
+    ingest([repeated_qa(tmp_path / "qa")], tmp_path / "ix", fake_encoder)
+    index = Index.open(tmp_path / "ix")
+    try:
+        with pytest.raises(PressroomError, match="matches 5 conferences") as caught:
+            index.store.find("regular")
+        for day in ("2025-01-10", "2025-03-03", "2025-03-04", "2025-03-05"):
+            assert f"(Regular press conference, {day})" in str(caught.value)
     finally:
         index.close()

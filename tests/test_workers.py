@@ -21,12 +21,14 @@ import pytest
 
 from assistant.retrieval import Retriever
 from assistant.settings import Settings, worker_threads
-from assistant.workers import reply_from_wire, reply_to_wire
+from assistant.workers import Catalog, reply_from_wire, reply_to_wire
 from embeddings.errors import PressroomError
+from embeddings.index import Index
+from embeddings.ingest import ingest
 from embeddings.onnx_encoder import threads
 from embeddings.store import AnswerFilter
 
-from .conftest import PARAPHRASE, SEED_QUESTION, Server, free_port, run_cli
+from .conftest import PARAPHRASE, SEED_QUESTION, FakeEncoder, Server, free_port, repeated_qa, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +119,35 @@ def test_a_follow_up_with_filters_crosses_the_wire_unchanged(retriever: Retrieve
 
 
 # --- a live server with two workers ----------------------------------------------------------------------
+
+def test_the_conference_filter_offers_each_conference_newest_first(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
+    """In an archive every Q&A day is a "Regular press conference": the chat's filter offered that title once, which
+    picked them all. Each conference is its own choice, by day (two of one day told apart), and picks it alone."""
+    ingest([repeated_qa(tmp_path / "qa")], tmp_path / "ix", fake_encoder)
+    retriever = Retriever(Index.open(tmp_path / "ix"), fake_encoder, abstain_below=-1.0)
+    catalog = Catalog.of(retriever)
+    labels = [label for label, _ in catalog.conference_choices]
+    assert len(set(labels)) == len(labels) == retriever.index.manifest.conferences == 5
+    assert labels[0] == "2025-03-05 · Regular press conference · " + catalog.conference_choices[0][1][:8]
+    assert [label[:10] for label in labels] == sorted((label[:10] for label in labels), reverse=True)
+    found = 0
+    for _, conference in catalog.conference_choices:
+        hits = retriever.search("Taiwan visit information", 50, AnswerFilter(conference=conference))
+        assert {h.answer.conference_id for h in hits} <= {conference}
+        found += bool(hits)
+    assert found >= 2
+    assert Catalog.from_wire(catalog.to_wire()) == catalog
+    # The chat's note names the conference chosen as the choice read, not by its id.
+    from assistant.chat import format_reply
+
+    label, conference = catalog.conference_choices[0]
+    assert label[:10] == "2025-03-05"
+    reply = retriever.ask("Taiwan", 1, AnswerFilter(conference=conference))
+    note = format_reply(reply, {cid: text for text, cid in catalog.conference_choices})[0].content
+    assert note.startswith("*Only answers with* conference 2025\\-03\\-05 · Regular press conference · ")
+    assert conference not in note.split("\n\n")[0] and conference[:8] in note
+    retriever.close()
+
 
 @pytest.fixture
 def two_workers(two_workers_server: Server) -> Server:
