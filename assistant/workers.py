@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
@@ -85,7 +86,8 @@ class Catalog:
         conferences = retriever.index.store.conferences()[::-1]
         labels = [f"{c.date or 'undated'} · {c.title}" for c in conferences]
         # Two conferences of a day with one title (the archive has such days): the id as `pressroom list` shows it.
-        choices = tuple((label + (f" · {c.id[:8]}" if labels.count(label) > 1 else ""), c.id)
+        shared = {label for label, n in Counter(labels).items() if n > 1}
+        choices = tuple((label + (f" · {c.id[:8]}" if label in shared else ""), c.id)
                         for label, c in zip(labels, conferences, strict=True))
         return cls(m.model, m.passages, m.conferences, tuple(retriever.speakers), choices,
                    tuple(retriever.example_questions()))
