@@ -134,11 +134,12 @@ def ask(words: tuple[str, ...], k: str | None, speaker: str | None, conference: 
     if as_json:
         click.echo(json.dumps(reply.to_json(), ensure_ascii=False, indent=2))
         return
+    # The filters applied, a speaker or period named in the question included: under them, an empty reply must
+    # not read as "nothing said" (a mistyped --conference, "in 2023" under --from 2024-01-01).
+    chosen = ", ".join(f"{name} {value}" for name, value in reply.where.to_json().items() if value)
     if reply.query.differs_from(reply.question):
-        click.echo(f"Searched: {reply.query.text}" + (f"  (answers by {reply.where.speaker})"
-                                                       if reply.where.speaker else "") + "\n")
-    if not reply.hits:  # under filters, say which: a mistyped --conference must not read as "nothing said"
-        chosen = ", ".join(f"{name} {value}" for name, value in reply.where.to_json().items() if value)
+        click.echo(f"Searched: {reply.query.text}" + (f"  (answers with {chosen})" if chosen else "") + "\n")
+    if not reply.hits:
         click.echo("No official answer on this in the indexed transcripts"
                    + (f" among answers with {chosen}." if chosen else "."))
     for rank, hit in enumerate(reply.hits, 1):

@@ -211,8 +211,8 @@ class Retriever:
         Args:
             question: the question as typed.
             k: how many answers (1-50).
-            where: filters chosen by the user; a speaker named in the question ("what did Gu Jun say
-                about …") narrows them further.
+            where: filters chosen by the user; a speaker or a period named in the question ("what did Gu Jun
+                say about …", "… in April 2025") narrows them further.
             earlier: the user's earlier questions in this conversation, oldest first.
         """
         k = check_k(k)
@@ -229,6 +229,9 @@ class Retriever:
             elif name_words(query.speaker) not in name_words(where.speaker):
                 # "What did Gu Jun say" under --speaker Wang: Wang's words are no answer to it
                 return Reply(text, query, where, [])
+        where = _within_period(where, query)
+        if where.since and where.until and where.since > where.until:  # "in 2023" under --from 2024-01-01
+            return Reply(text, query, where, [])
         return Reply(text, query, where, self.search(query.text, k, where, relevant_first=True))
 
     @cached_property
@@ -368,6 +371,17 @@ class Retriever:
     def close(self) -> None:
         self._keywords.shutdown()
         self.index.close()
+
+
+def _within_period(where: AnswerFilter, query: Query) -> AnswerFilter:
+    """``where`` narrowed to the period the question names: the answers must satisfy both (an empty intersection
+    shows as ``since`` after ``until``). A period kept from an earlier question yields to dates in the filter,
+    set since then."""
+    if query.period is None or (query.period_from_earlier and (where.since or where.until)):
+        return where
+    since, until = query.period
+    return replace(where, since=max(filter(None, (where.since, since)), default=None),
+                   until=min(filter(None, (where.until, until)), default=None))
 
 
 _default: Retriever | None = None
