@@ -48,7 +48,7 @@ _START = rf"(?:(?:{_DAY}\s+)?{_MONTH}(?:\s+{_DAY})?(?:,?\s+{_YEAR})?|{_YEAR})"  
 _PERIOD = re.compile(
     rf"\b(?:(?:between|from)\s+(?P<start>{_START})\s+(?:and|to|until|till|through)\s+(?P<end>{_POINT})"
     rf"|(?P<prep>in|during|throughout|on|since|from|after|before|until|till|through)\s+(?:the\s+year\s+)?"
-    rf"(?P<at>{_POINT}))\b\.?",
+    rf"(?P<at>{_POINT}))\b[.,]?",
     re.IGNORECASE,
 )
 _PARTS = re.compile(rf"(?:(?P<d1>{_DAY})\s+)?(?P<month>{_MONTH})?(?:\s+(?P<d2>{_DAY}))?,?\s*(?P<year>{_YEAR})?",

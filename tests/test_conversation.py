@@ -1,10 +1,12 @@
-"""Follow-ups and speakers named in the question: what is actually searched, and what it finds."""
+"""Follow-ups, speakers and periods named in the question: what is actually searched, and what it finds."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from assistant.conversation import FOLLOW_UP_MAX_WORDS, understand
+from assistant.conversation import FOLLOW_UP_MAX_WORDS, named_period, understand
 from embeddings.store import AnswerFilter
 
 from .conftest import SEED_QUESTION
@@ -56,7 +58,10 @@ def test_understand(question: str, earlier: list[str], text: str, speaker: str |
 
 def test_the_topic_is_the_last_standalone_question() -> None:
     earlier = ["foreign trade in 2024", "and what about ports?", "who is in charge of that?"]
-    assert understand("and the timeline for it?", earlier, SPEAKERS).text.startswith("foreign trade in 2024 ")
+    query = understand("and the timeline for it?", earlier, SPEAKERS)
+    # "in 2024" is a filter, not a topic: the follow-up keeps it as its period
+    assert query.text.startswith("foreign trade ") and "2024" not in query.text
+    assert query.period == (date(2024, 1, 1), date(2024, 12, 31)) and query.period_from_earlier
     earlier.append("How will Shanghai build an international shipping center?")
     assert understand("and the timeline for it?", earlier, SPEAKERS).text.startswith("How will Shanghai build")
 
@@ -120,3 +125,97 @@ def test_a_follow_up_keeps_the_official_the_conversation_was_about(retriever) ->
     assert {h.answer.speaker for h in reply.hits} == {"Wang Wentao"}
     picked = retriever.ask("and what about ports?", 5, AnswerFilter(speaker="Gu"), earlier)
     assert picked.where.speaker == "Gu" and picked.hits and {h.answer.speaker for h in picked.hits} == {"Gu Jun"}
+
+
+TODAY = date(2026, 11, 30)
+D = date
+
+
+@pytest.mark.parametrize(
+    ("question", "period", "rest"),
+    [
+        ("What did Mao Ning say about tariffs in April 2025?", (D(2025, 4, 1), D(2025, 4, 30)),
+         "What did Mao Ning say about tariffs?"),
+        ("China's position on the South China Sea in 2023", (D(2023, 1, 1), D(2023, 12, 31)),
+         "China's position on the South China Sea"),
+        ("tariffs in Apr. 2025", (D(2025, 4, 1), D(2025, 4, 30)), "tariffs"),
+        ("What was said on 17 April 2025 about Japan?", (D(2025, 4, 17), D(2025, 4, 17)), "What was said about Japan?"),
+        ("What was said on April 17, 2025, about Japan?", (D(2025, 4, 17), D(2025, 4, 17)),
+         "What was said about Japan?"),
+        ("rare earths since March 2024", (D(2024, 3, 1), None), "rare earths"),
+        ("Taiwan before 2020", (None, D(2019, 12, 31)), "Taiwan"),
+        ("Taiwan after 2021", (D(2022, 1, 1), None), "Taiwan"),
+        ("Taiwan until June 2024", (None, D(2024, 6, 30)), "Taiwan"),
+        ("the Philippines between 2022 and 2023", (D(2022, 1, 1), D(2023, 12, 31)), "the Philippines"),
+        ("exports from January to March 2024", (D(2024, 1, 1), D(2024, 3, 31)), "exports"),
+        ("In 2023, what did Gu Jun say about ports?", (D(2023, 1, 1), D(2023, 12, 31)),
+         "what did Gu Jun say about ports?"),
+        ("145% in 2025 tariffs", (D(2025, 1, 1), D(2025, 12, 31)), "145% tariffs"),  # "in": a year in context
+        # Not periods: no year (the journalist's context), a year with no preposition, a number that is no year,
+        # a target after today, a day that does not exist.
+        ("What did the US say on November 7 about tariffs?", None, "What did the US say on November 7 about tariffs?"),
+        ("tariffs in April", None, "tariffs in April"),
+        ("the 2025 tariffs", None, "the 2025 tariffs"),
+        ("145% tariffs", None, "145% tariffs"),
+        ("a rise in 2025% of cases", None, "a rise in 2025% of cases"),
+        ("carbon neutrality in 2060", None, "carbon neutrality in 2060"),
+        ("tariffs on 30 February 2025", None, "tariffs on 30 February 2025"),
+    ],
+)
+def test_a_period_is_read_only_where_it_names_a_year(question: str, period: tuple | None, rest: str) -> None:
+    assert named_period(question, TODAY) == (period, rest)
+
+
+def test_a_period_in_the_question_is_a_filter_not_a_topic() -> None:
+    query = understand("What did Mao Ning say about tariffs in April 2025?", [], ["Mao Ning"], TODAY)
+    assert (query.text, query.speaker, query.period) == ("tariffs", "Mao Ning", (D(2025, 4, 1), D(2025, 4, 30)))
+    assert query.differs_from("tariffs")  # shown as searched, with the period, even when the text is the same
+    # Only a period: searched as typed, within it.
+    alone = understand("in 2023?", [], [], TODAY)
+    assert (alone.text, alone.period) == ("in 2023?", (D(2023, 1, 1), D(2023, 12, 31)))
+
+
+def test_a_follow_up_keeps_the_period_unless_it_names_its_own() -> None:
+    earlier = ["What did Mao Ning say about tariffs in April 2025?"]
+    kept = understand("and what about rare earths?", earlier, ["Mao Ning"], TODAY)
+    assert (kept.text, kept.speaker) == ("tariffs rare earths?", "Mao Ning")
+    assert kept.period == (D(2025, 4, 1), D(2025, 4, 30)) and kept.period_from_earlier
+    own = understand("and in 2024?", earlier, ["Mao Ning"], TODAY)
+    assert (own.text, own.period, own.period_from_earlier) == ("tariffs", (D(2024, 1, 1), D(2024, 12, 31)), False)
+    assert understand("How will Shanghai lead the Yangtze River Delta?", earlier, [], TODAY).period is None
+
+
+@pytest.mark.slow
+def test_a_period_in_the_question_narrows_the_answers(retriever) -> None:
+    """The fixtures were held on 2023-12-05, 2024-01-16 and 2024-03-28: "in March 2024" keeps the last alone."""
+    question = "What are the plans for foreign trade?"
+    assert {h.answer.date.strftime("%Y-%m") for h in retriever.ask(question, 10).hits} >= {"2024-01", "2024-03"}
+    reply = retriever.ask("What are the plans for foreign trade in March 2024?", 10)
+    assert reply.query.text == question and reply.hits
+    assert {h.answer.date.strftime("%Y-%m") for h in reply.hits} == {"2024-03"}
+    assert (reply.to_json()["filters"]["from"], reply.to_json()["filters"]["to"]) == ("2024-03-01", "2024-03-31")
+    january = retriever.ask("What are the plans for foreign trade in January 2024?", 10)
+    assert january.hits and {h.answer.date.isoformat() for h in january.hits} == {"2024-01-16"}
+
+
+@pytest.mark.slow
+def test_a_period_in_the_question_and_dates_in_the_filter_give_their_intersection(retriever) -> None:
+    both = retriever.ask("What are the plans for foreign trade in 2024?", 10, AnswerFilter(since=D(2024, 3, 1)))
+    assert (both.where.since, both.where.until) == (D(2024, 3, 1), D(2024, 12, 31))
+    assert both.hits and {h.answer.date.isoformat() for h in both.hits} == {"2024-03-28"}
+    question = "What are the plans for the winter tourism season in 2023?"
+    assert retriever.ask(question, 5).hits  # Harbin's of 2023-12-05
+    none = retriever.ask(question, 5, AnswerFilter(since=D(2024, 1, 1)))
+    assert none.hits == [] and none.to_json()["filters"] == {
+        "speaker": None, "conference": None, "from": "2024-01-01", "to": "2023-12-31"}
+
+
+@pytest.mark.slow
+def test_a_follow_up_keeps_the_period_unless_the_filter_sets_dates(retriever) -> None:
+    earlier = ["What are the plans for foreign trade in January 2024?"]
+    kept = retriever.ask("and who is responsible for that?", 10, None, earlier)
+    assert (kept.where.since, kept.where.until) == (D(2024, 1, 1), D(2024, 1, 31)) and kept.hits
+    assert {h.answer.date.isoformat() for h in kept.hits} == {"2024-01-16"}
+    picked = retriever.ask("and who is responsible for that?", 10, AnswerFilter(since=D(2024, 3, 1)), earlier)
+    assert (picked.where.since, picked.where.until) == (D(2024, 3, 1), None)
+    assert picked.hits and {h.answer.date.isoformat() for h in picked.hits} == {"2024-03-28"}
