@@ -106,6 +106,21 @@ def test_no_answer_under_filters_names_them(cli_index: Path) -> None:
            "conference five centres." in result.stdout
 
 
+def test_a_period_in_the_question_narrows_the_answers_and_is_shown(cli_index: Path) -> None:
+    """The fixtures were held on 2024-01-16 and 2024-03-28: "in March 2024" keeps the second alone, and says so."""
+    question = "What are the plans for foreign trade in March 2024?"
+    data = ask_json(cli_index, question, "-k", "5")
+    assert data["searched"] == "What are the plans for foreign trade?"
+    assert (data["filters"]["from"], data["filters"]["to"]) == ("2024-03-01", "2024-03-31")
+    assert data["answers"] and {a["date"] for a in data["answers"]} == {"2024-03-28"}
+    out = run_cli("ask", question, "--index", str(cli_index), "-k", "5").stdout
+    assert "Searched: What are the plans for foreign trade?  (answers with from 2024-03-01, to 2024-03-31)" in out
+    # with --to, both apply: none held in March 2024 before 2024-02-01
+    out = run_cli("ask", question, "--index", str(cli_index), "--to", "2024-02-01").stdout
+    assert "No official answer on this in the indexed transcripts among answers with from 2024-03-01, " \
+           "to 2024-02-01." in out
+
+
 def test_index_from_environment(cli_index: Path) -> None:
     result = run_cli("list", env={"PRESSROOM_INDEX": str(cli_index)})
     assert result.returncode == 0 and "2 conferences, " in result.stdout

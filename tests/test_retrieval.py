@@ -94,6 +94,17 @@ def test_chat_labels_the_less_related_answers(retriever: Retriever) -> None:
     assert len(contents) == len(reply.hits) + 1
 
 
+def test_the_chat_shows_a_period_named_in_the_question(retriever: Retriever) -> None:
+    """The chat's note names the period applied, as it names the filters: the user sees why the answers are few."""
+    from assistant.chat import format_reply
+
+    reply = retriever.ask("What are the plans for foreign trade in March 2024?", k=5)
+    assert reply.hits and {h.answer.date.isoformat() for h in reply.hits} == {"2024-03-28"}
+    note = format_reply(reply)[0].content
+    assert note.startswith("*Searched for:* What are the plans for foreign trade?\n\n"
+                           "*Only answers with* from 2024\\-03\\-01, to 2024\\-03\\-31\n\n")
+
+
 def test_hits_are_only_official_answers_verbatim(retriever: Retriever) -> None:
     sources: dict[str, str] = {}
     turn_kinds: dict[str, Kind] = {}
