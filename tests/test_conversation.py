@@ -129,6 +129,9 @@ def test_a_follow_up_keeps_the_official_the_conversation_was_about(retriever) ->
 
 TODAY = date(2026, 11, 30)
 D = date
+JOURNALIST = ("Viet Nam has sharply accelerated its island-building efforts this year in the South China Sea, "
+              "according to a report. The report says the expansion covers features that were previously not part "
+              "of the reclamation efforts of Viet Nam, which started in 2021. Any comment?")
 
 
 @pytest.mark.parametrize(
@@ -158,8 +161,11 @@ D = date
         ("the 2025 tariffs", None, "the 2025 tariffs"),
         ("145% tariffs", None, "145% tariffs"),
         ("a rise in 2025% of cases", None, "a rise in 2025% of cases"),
+        ("tariffs on 2025-04-17", None, "tariffs on 2025-04-17"),  # a day as --from takes it: not a year
         ("carbon neutrality in 2060", None, "carbon neutrality in 2060"),
         ("tariffs on 30 February 2025", None, "tariffs on 30 February 2025"),
+        # A journalist's long question: the period is its context (this one was answered in August 2025).
+        (JOURNALIST, None, JOURNALIST),
     ],
 )
 def test_a_period_is_read_only_where_it_names_a_year(question: str, period: tuple | None, rest: str) -> None:
