@@ -114,8 +114,9 @@ def reply_to_wire(reply: Reply) -> bytes:
 def reply_from_wire(data: bytes) -> Reply:
     """The Reply that ``reply_to_wire`` encoded."""
     d = json.loads(data)
-    where = d["where"]
-    return Reply(d["question"], Query(**d["query"]),
+    where, query = d["where"], d["query"]
+    period = query["period"] and (_day(query["period"][0]), _day(query["period"][1]))
+    return Reply(d["question"], Query(**{**query, "period": period}),
                  AnswerFilter(where["speaker"], where["conference"], _day(where["since"]), _day(where["until"])),
                  [Hit(_answer_from_wire(h["answer"]), h["score"], h["matched"], h["below_threshold"])
                   for h in d["hits"]])

@@ -118,6 +118,12 @@ def test_a_follow_up_with_filters_crosses_the_wire_unchanged(retriever: Retrieve
     assert reply_from_wire(reply_to_wire(reply)) == reply
 
 
+def test_a_period_named_in_the_question_crosses_the_wire_unchanged(retriever: Retriever) -> None:
+    reply = retriever.ask("What are the plans for foreign trade since January 2024?", 5, earlier=[SEED_QUESTION])
+    assert reply.query.period == (date(2024, 1, 1), None) and reply.hits
+    assert reply_from_wire(reply_to_wire(reply)) == reply
+
+
 # --- a live server with two workers ----------------------------------------------------------------------
 
 def test_the_conference_filter_offers_each_conference_newest_first(tmp_path: Path, fake_encoder: FakeEncoder) -> None:
