@@ -5,7 +5,8 @@ previous one, and "what did Gu Jun say about the free trade zone?" is a search f
 Gu Jun's answers; "China's position on the South China Sea in 2023" is a search for "China's position on the South
 China Sea" among the answers of 2023. This module turns (question, earlier questions, known speakers) into a
 `Query`: the text to search, the speaker and the period named in it, and whether the previous topic was folded in.
-No model, no state: the same conversation always gives the same query, so the chat, the API and the CLI agree.
+No model, no state: the same conversation always gives the same query (on the same day: a period still to come is
+no filter), so the chat, the API and the CLI agree.
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ def named_period(question: str, today: date | None = None) -> tuple[Period | Non
                                   "till": (None, last), "through": (None, last)}.get(prep, (first, last))
             else:
                 end_first, end_last = _span(m.group("end"))
-                period = (_span(m.group("start"), end_first.year)[0], end_last)
+                start = _span(m.group("start"), end_first.year)[0]
+                if start > end_last:  # "from December to March 2024": which December is a guess
+                    continue
+                period = (start, end_last)
         except ValueError:
             continue
         if period[0] is not None and period[0] > (today or date.today()):
