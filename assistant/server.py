@@ -118,7 +118,8 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
     app.add_middleware(SecurityHeaders, origins=settings.origins)
     admission = Admission(settings.queue)
 
-    @app.get("/healthz")
+    # HEAD too: uptime monitors and load balancers often probe with it, and read the status alone.
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> JSONResponse:
         ready = pool.ready
         return JSONResponse({"ok": ready > 0, "model": catalog.model, "passages": catalog.passages,
@@ -146,7 +147,7 @@ def build_app(settings: Settings, pool: Answerer) -> FastAPI:
         return Response(body, media_type="application/json")  # the worker's JSON, not decoded and encoded again
 
     # Other methods would fall through to the Gradio app mounted at / and get its bare 404 "Not Found".
-    _refuse_other_methods(app, "/healthz", ("GET",), "use GET /healthz.")
+    _refuse_other_methods(app, "/healthz", ("GET", "HEAD"), "use GET /healthz.")
     _refuse_other_methods(app, "/api/ask", ("GET", "POST"), "use GET /api/ask?q=… or POST a JSON object.")
 
     @app.api_route("/api/{rest:path}", methods=list(HTTP_METHODS), include_in_schema=False)

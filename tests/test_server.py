@@ -24,6 +24,8 @@ def test_healthz_reports_the_loaded_index(live_server: Server) -> None:
     health = api(live_server, path="/healthz").json()
     assert health["ok"] and health["model"] == "all-MiniLM-L6-v2"
     assert health["conferences"] == 3 and health["passages"] > 10
+    head = api(live_server, "HEAD", "/healthz")  # an uptime monitor's probe: the status, no body
+    assert head.status_code == 200 and not head.content
 
 
 @pytest.mark.parametrize("question", [SEED_QUESTION, PARAPHRASE], ids=["seed", "paraphrase"])
@@ -123,7 +125,7 @@ def test_malformed_post_is_a_4xx_with_one_sentence(live_server: Server, body: tu
 
 @pytest.mark.parametrize(("method", "path", "allow"), [
     ("PUT", "/api/ask", "GET, POST"), ("DELETE", "/api/ask", "GET, POST"), ("HEAD", "/api/ask", "GET, POST"),
-    ("OPTIONS", "/api/ask", "GET, POST"), ("POST", "/healthz", "GET"), ("DELETE", "/healthz", "GET"),
+    ("OPTIONS", "/api/ask", "GET, POST"), ("POST", "/healthz", "GET, HEAD"), ("DELETE", "/healthz", "GET, HEAD"),
 ])
 def test_other_methods_get_a_405_that_says_which(live_server: Server, method: str, path: str, allow: str) -> None:
     response = api(live_server, method, path + "?q=trade")
@@ -304,7 +306,9 @@ def test_healthz_is_503_while_no_answering_process_is_ready(tmp_path: Path) -> N
 
     pool = _NoWorkerReady()
     pool.catalog = Catalog("all-MiniLM-L6-v2", 17, 3, ("Gu Jun",), (("2024-03-28 · A conference", "3c5b7a"),), ())
-    response = TestClient(build_app(Settings(index=tmp_path / "index"), pool)).get("/healthz")
+    client = TestClient(build_app(Settings(index=tmp_path / "index"), pool))
+    assert client.head("/healthz").status_code == 503  # a monitor probing with HEAD reads the same status
+    response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"ok": False, "model": "all-MiniLM-L6-v2", "passages": 17, "conferences": 3,
                                "workers": 0}
